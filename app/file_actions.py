@@ -1,0 +1,179 @@
+"""Opening files and every export the window offers: VTK/PNG/CSV, pictures, orbit movies.
+
+Each dialog method asks for a path and calls a plain method (``open``, ``export_to``,
+``save_view_picture``...) that tests and scripts can call directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QProgressDialog
+
+from app.file_kinds import OPEN_FILTER, classify_file
+from app.worker import JobError
+from engine.errors import LossLabError
+from engine.export import ExportOptions, export_surface, parse_size
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+EXPORT_FILTERS = {
+    "vts": "VTK structured grid for ParaView (*.vts)",
+    "vtp": "VTK polygon data (*.vtp)",
+    "vtk": "Legacy VTK (*.vtk)",
+    "png": "PNG picture (*.png)",
+    "csv": "CSV table (*.csv)",
+}
+
+
+class FileActions(QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.w = window
+
+    # -- opening ------------------------------------------------------------------------
+    def open(self, path: str | Path) -> str:
+        """Show a run (curves, metrics), a surface (views) or an experiment (form)."""
+        kind = classify_file(path)
+        if kind == "experiment":
+            if not self.w.experiment.load_toml(path):
+                raise LossLabError(self.w.experiment.status.text())
+            self.w.show_panel("experiment")
+        elif kind == "run":
+            self.w.training.show_run(path)
+            self.w.surface.add_run(str(path))
+            self.w.show_panel("training")
+        else:
+            self.w.views.show_surface_file(path)
+        return kind
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open run, surface or experiment",
+                                              self.w.settings.last_folder(), OPEN_FILTER)
+        if path:
+            self.w.open_file(path)
+
+    # -- exports ------------------------------------------------------------------------
+    def _ask_save(self, caption: str, suggested: str, filters: str) -> Path | None:
+        start = str(Path(self.w.settings.last_folder()) / suggested)
+        path, _ = QFileDialog.getSaveFileName(self.w, caption, start, filters)
+        if not path:
+            return None
+        self.w.settings.set_last_folder(path)
+        return Path(path)
+
+    def _current_surface(self):
+        surface = self.w.views.surface
+        if surface is None:
+            raise LossLabError("no surface is shown: compute one (Surface panel) or open a surface file first")
+        return surface
+
+    def export_to(self, path: str | Path, size: tuple[int, int] = (1600, 1200)) -> Path:
+        """Export the shown surface with the metric, log scale, clamp and z scale now on screen."""
+        surface = self._current_surface()
+        s = self.w.views.settings
+        metric = self.w.views.current_metric()
+        options = ExportOptions(metric=metric, log=s.log_scale, zmax=s.clamp_max, zscale=s.z_scale,
+                                size=size, colormap=s.colormap, contours=s.contour_count)
+        return export_surface(surface, path, options=options)
+
+    def export_dialog(self) -> None:
+        self._guard(lambda: self._export_with_dialog())
+
+    def _export_with_dialog(self) -> None:
+        surface = self._current_surface()
+        stem = Path(str(getattr(surface, "path", "surface"))).stem
+        path = self._ask_save("Export surface", f"{stem}.vts", ";;".join(EXPORT_FILTERS.values()))
+        if path is not None:
+            size = self._ask_size() if path.suffix.lower() == ".png" else (1600, 1200)
+            if size is not None:
+                self._report(self.export_to(path, size))
+
+    def _ask_size(self) -> tuple[int, int] | None:
+        text, ok = QInputDialog.getText(self.w, "Picture size", "Width x height in pixels:", text="1600x1200")
+        return parse_size(text) if ok else None
+
+    def save_view_picture(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
+        """A PNG of the 3D view at ``size`` (default: as shown)."""
+        self._current_surface()
+        return self.w.views.view3d.screenshot(path, size)
+
+    def screenshot_dialog(self) -> None:
+        def go() -> None:
+            path = self._ask_save("Save picture of the 3D view", "surface.png", "PNG picture (*.png)")
+            size = self._ask_size() if path is not None else None
+            if path is not None and size is not None:
+                self._report(self.save_view_picture(path, size))
+
+        self._guard(go)
+
+    def movie_dialog(self) -> None:
+        def go() -> None:
+            self._current_surface()
+            path = self._ask_save("Save orbit movie", "orbit.gif", "GIF animation (*.gif);;MP4 video (*.mp4)")
+            if path is None:
+                return
+            frames = 72
+            progress = QProgressDialog("Rendering the orbit…", "", 0, frames, self.w)
+            progress.setCancelButton(None)
+            progress.setWindowModality(Qt.WindowModality.WindowModal)
+
+            def frame(done: int, total: int) -> None:
+                progress.setValue(done)
+                QApplication.processEvents()
+
+            try:
+                self._report(self.w.views.view3d.orbit_movie(path, frames=frames, on_frame=frame))
+            finally:
+                progress.close()
+
+        self._guard(go)
+
+    def csv_dialog(self) -> None:
+        def go() -> None:
+            stem = Path(str(getattr(self._current_surface(), "path", "surface"))).stem
+            path = self._ask_save("Export curves as CSV", f"{stem}.csv", EXPORT_FILTERS["csv"])
+            if path is not None:
+                self._report(self.export_to(path.with_suffix(".csv")))
+
+        self._guard(go)
+
+    def save_window_picture(self, path: str | Path) -> Path:
+        """A PNG of the whole window, the 3D view included."""
+        path = Path(path)
+        for _ in range(3):  # let pending layout and renders land before grabbing
+            QApplication.processEvents()
+        self.w.views.view3d.plotter.render()
+        if not self.w.grab().save(str(path)):
+            raise LossLabError(f"{path}: could not write the picture (folder missing or not writable?)")
+        return path
+
+    def window_picture_dialog(self) -> None:
+        def go() -> None:
+            path = self._ask_save("Save picture of the window", "losslab-window.png", "PNG picture (*.png)")
+            if path is not None:
+                self._report(self.save_window_picture(path))
+
+        self._guard(go)
+
+    def compare_dialog(self) -> None:
+        def go() -> None:
+            paths, _ = QFileDialog.getOpenFileNames(self.w, "Choose 2 to 4 surfaces to compare",
+                                                    self.w.settings.last_folder(), "Surface files (*.h5 *.hdf5)")
+            if paths:
+                self.w.views.compare_files(paths)
+
+        self._guard(go)
+
+    # -- feedback -------------------------------------------------------------------------
+    def _report(self, path: Path) -> None:
+        self.w.statusBar().showMessage(f"Wrote {path}", 8000)
+
+    def _guard(self, action) -> None:
+        try:
+            action()
+        except LossLabError as exc:
+            self.w.show_error("Export failed", JobError(str(exc), getattr(exc, "key", "") or ""))

@@ -1,0 +1,202 @@
+"""One small editor widget per config field type, all with the same three-method face.
+
+Every editor has ``edited`` (emitted when the user finished a change), ``value()`` (raises
+:class:`FieldParseError` when the text is not even of the right type) and ``set_value()``.
+Range and choice checks are not done here: the whole form goes through
+``engine.config.from_dict`` so the app and the TOML files obey the same rules.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+from app.resources import icon
+
+INT_LIMIT = 2**31 - 1
+
+
+class FieldParseError(ValueError):
+    """The text in a field is not of the field's type (e.g. 'abc' for a number)."""
+
+    def __init__(self, key: str, text: str, expected: str) -> None:
+        super().__init__(f"{text!r} is not {expected}")
+        self.key = key
+
+
+class ChoiceEditor(QComboBox):
+    edited = Signal()
+
+    def __init__(self, choices: tuple[Any, ...], labels: dict[Any, str] | None = None) -> None:
+        super().__init__()
+        for choice in choices:
+            self.addItem((labels or {}).get(choice, str(choice)), choice)
+        self.currentIndexChanged.connect(lambda _i: self.edited.emit())
+
+    def value(self) -> Any:
+        return self.currentData()
+
+    def set_value(self, value: Any) -> None:
+        index = self.findData(value)
+        if index < 0:  # a value from a file that is not a choice: show it so validation can name it
+            self.addItem(str(value), value)
+            index = self.count() - 1
+        self.setCurrentIndex(index)
+
+
+class BoolEditor(QCheckBox):
+    edited = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.toggled.connect(lambda _on: self.edited.emit())
+
+    def value(self) -> bool:
+        return self.isChecked()
+
+    def set_value(self, value: Any) -> None:
+        self.setChecked(bool(value))
+
+
+class IntEditor(QSpinBox):
+    edited = Signal()
+
+    def __init__(self, lo: int | None, hi: int | None) -> None:
+        super().__init__()
+        self.setRange(-INT_LIMIT if lo is None else int(lo), INT_LIMIT if hi is None else int(hi))
+        self.setAccelerated(True)
+        self.valueChanged.connect(lambda _v: self.edited.emit())
+
+    def set_value(self, value: Any) -> None:
+        self.setValue(int(value))
+
+
+class TextEditor(QLineEdit):
+    """Free text, numbers, lists of ints or inline TOML tables, parsed when read."""
+
+    edited = Signal()
+
+    def __init__(self, key: str, kind: str = "str") -> None:
+        super().__init__()
+        self.key, self.kind = key, kind
+        self.editingFinished.connect(self.edited.emit)
+        if kind == "int_list":
+            self.setPlaceholderText("e.g. 64, 64")
+        elif kind == "table":
+            self.setPlaceholderText("e.g. {depth = 3}")
+
+    def value(self) -> Any:
+        text = self.text().strip()
+        if self.kind == "float":
+            try:
+                return float(text)
+            except ValueError:
+                raise FieldParseError(self.key, text, "a number") from None
+        if self.kind == "int_list":
+            try:
+                return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+            except ValueError:
+                raise FieldParseError(self.key, text, "whole numbers separated by commas") from None
+        if self.kind == "table":
+            try:
+                return tomllib.loads(f"v = {text or '{}'}")["v"]
+            except tomllib.TOMLDecodeError:
+                raise FieldParseError(self.key, text, "an inline TOML table like {depth = 3}") from None
+        return self.text()
+
+    def set_value(self, value: Any) -> None:
+        if self.kind == "int_list":
+            self.setText(", ".join(str(v) for v in value))
+        elif self.kind == "table":
+            self.setText("{" + ", ".join(f"{k} = {v!r}" for k, v in dict(value).items()) + "}")
+        elif self.kind == "float":
+            self.setText(f"{float(value):g}")
+        else:
+            self.setText(str(value))
+
+
+class PathEditor(QWidget):
+    """A path typed in or chosen with a browse button: a folder or a file (``file_filter``)."""
+
+    edited = Signal()
+
+    def __init__(self, key: str, caption: str = "Choose") -> None:
+        super().__init__()
+        self.key, self.caption = key, caption
+        self.file_filter = ""  # empty: pick a folder
+        self.line = QLineEdit()
+        self.line.editingFinished.connect(self.edited.emit)
+        self.browse = QToolButton()
+        self.browse.setIcon(icon("browse"))
+        self.browse.setToolTip(caption)
+        self.browse.clicked.connect(self._choose)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.line)
+        layout.addWidget(self.browse)
+
+    def value(self) -> str:
+        return self.line.text().strip()
+
+    def set_value(self, value: Any) -> None:
+        self.line.setText(str(value))
+
+    def _choose(self) -> None:
+        start = self.value()
+        if self.file_filter:
+            path, _ = QFileDialog.getOpenFileName(self, self.caption, start, self.file_filter)
+        else:
+            path = QFileDialog.getExistingDirectory(self, self.caption, start)
+        if path:
+            self.set_value(path)
+            self.edited.emit()
+
+
+class ClassEditor(QComboBox):
+    """A class chosen by its name; the stored value is its index (-1 = no class)."""
+
+    edited = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: int | None = None
+        self.set_classes([])
+        self.activated.connect(self._user_chose)
+
+    def set_classes(self, classes: list[str]) -> None:
+        keep = self.value()
+        self.blockSignals(True)
+        self.clear()
+        self.addItem("(no class)", -1)
+        for i, name in enumerate(classes):
+            self.addItem(f"{name}" if name == str(i) else f"{name}  [{i}]", i)
+        self.blockSignals(False)
+        self.set_value(keep)
+
+    def _user_chose(self, _index: int) -> None:
+        self._pending = None
+        self.edited.emit()
+
+    def value(self) -> int:
+        if self._pending is not None:
+            return self._pending
+        data = self.currentData()
+        return -1 if data is None else int(data)
+
+    def set_value(self, value: Any) -> None:
+        index = self.findData(int(value))
+        # Classes arrive later than a preset's value: remember it until they do.
+        self._pending = int(value) if index < 0 else None
+        self.setCurrentIndex(max(index, 0))

@@ -1,0 +1,111 @@
+"""The central views: 3D surface, heatmap, 1D curves and comparison, fed one surface at a time.
+
+2D surfaces go to the 3D and heatmap views, 1D curves to the curve view. A running job's
+:class:`~app.live_surface.LiveSurface` is shown as soon as its first points arrive and then
+updated in place. The display controls (a dock of the main window) drive every view.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtWidgets import QTabWidget, QWidget
+
+from app.display import DisplaySettings
+from app.display_data import pick_metric
+from app.live_surface import LiveSurface
+from app.views.heatmap import HeatmapView
+from app.views.surface_3d import Surface3DView
+from app.views_pending import CompareArea, CurveArea, DisplayControlsArea
+from engine.errors import ConfigError
+from engine.storage.surface_file import Surface, load_surface
+
+
+class ViewArea(QTabWidget):
+    TABS = ("3D surface", "Heatmap", "1D curves", "Compare")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("view_area")
+        self.settings = DisplaySettings()
+        self.surface: Surface | None = None  # what is shown now (complete file or live job)
+        self.live: LiveSurface | None = None
+        self.view3d = Surface3DView(settings=self.settings)
+        self.heatmap = HeatmapView(settings=self.settings)
+        self.curves = CurveArea()
+        self.compare = CompareArea()
+        for title, view in zip(self.TABS, (self.view3d, self.heatmap, self.curves, self.compare)):
+            self.addTab(view, title)
+        self.controls = DisplayControlsArea(self.settings)
+        self.controls.settings_changed.connect(self.apply_settings)
+
+    @property
+    def is_2d(self) -> bool:
+        return self.surface is not None and self.surface.y is not None
+
+    def _views(self) -> list[QWidget]:
+        return [self.view3d, self.heatmap] if self.is_2d else [self.curves]
+
+    # -- content ----------------------------------------------------------------------
+    def show_surface(self, surface: Surface) -> None:
+        """Show a surface in the views that fit it (2D: 3D + heatmap; 1D: curves)."""
+        self.surface = surface
+        for view in self._views():
+            view.set_surface(surface, self.settings)
+        self.controls.set_surface(surface)
+        self.setTabEnabled(0, self.is_2d)
+        self.setTabEnabled(1, self.is_2d)
+        self.setTabEnabled(2, not self.is_2d)
+        if not self.isTabEnabled(self.currentIndex()) or self.currentIndex() == 3:
+            self.setCurrentIndex(0 if self.is_2d else 2)
+
+    def show_surface_file(self, path: str | Path) -> Surface:
+        surface = load_surface(path)
+        self.live = None
+        self.show_surface(surface)
+        return surface
+
+    def begin_live_surface(self, live: LiveSurface) -> None:
+        self.live = live
+
+    def update_live_surface(self, live: LiveSurface) -> None:
+        """New points of the running job: the first batch sets the surface up, later ones edit it."""
+        if live is not self.live or not live.has_points:
+            return
+        if self.surface is not live.surface:
+            self.show_surface(live.surface)
+            return
+        values = {k: np.array(v) for k, v in live.surface.values.items()}
+        for view in self._views():
+            view.update_values(values)
+
+    def current_metric(self) -> str:
+        """The metric drawn now (the display setting, else the surface's first loss)."""
+        if self.surface is None:
+            return self.settings.metric
+        return pick_metric(self.surface, self.settings.metric)
+
+    def compare_files(self, paths: list[str | Path]) -> None:
+        """2 to 4 surface files side by side with linked cameras and one colour scale."""
+        if not 2 <= len(paths) <= 4:
+            raise ConfigError("compare", len(paths), "2 to 4 surface files")
+        self.compare.set_surfaces([load_surface(p) for p in paths], self.settings)
+        self.setCurrentIndex(self.TABS.index("Compare"))
+
+    # -- display ------------------------------------------------------------------------
+    def apply_settings(self, settings: DisplaySettings) -> None:
+        self.settings = settings
+        if self.surface is not None:
+            for view in self._views():
+                view.apply_settings(settings)
+        self.compare.apply_settings(settings)
+
+    def set_camera(self, preset: str) -> None:
+        self.view3d.set_camera(preset)
+        self.compare.set_camera(preset)
+
+    def close(self) -> bool:
+        for view in (self.view3d, self.compare):
+            view.close()
+        return super().close()

@@ -1,0 +1,132 @@
+"""1D surfaces as curves: loss above, accuracy below, sharing the α axis.
+
+Several surfaces can be overlaid (one colour each, listed in the legend); averaged curves
+(a surface with ``std`` arrays) get a mean ± one standard deviation band.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from app.display import DisplaySettings
+from app.display_data import SurfaceLike, SurfaceSnapshot, probe
+from engine.errors import ConfigError
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+
+
+def is_accuracy(metric: str) -> bool:
+    return "acc" in metric
+
+
+def percent_factor(values: np.ndarray) -> float:
+    """100 for accuracies stored as fractions (drawn in percent, like the hover label), else 1."""
+    finite = values[np.isfinite(values)]
+    return 100.0 if finite.size and np.abs(finite).max() <= 1.0 else 1.0
+
+
+class Curve1DView(QWidget):
+    """Loss and accuracy against α for one or more 1D surfaces."""
+
+    def __init__(self, parent: QWidget | None = None, settings: DisplaySettings | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings or DisplaySettings()
+        self.curves: dict[str, SurfaceSnapshot] = {}
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.loss_plot = self.graphics.addPlot(row=0, col=0)
+        self.acc_plot = self.graphics.addPlot(row=1, col=0)
+        self.acc_plot.setXLink(self.loss_plot)
+        self.loss_plot.setLabel("left", "loss")
+        self.acc_plot.setLabel("left", "accuracy (%)")
+        self.acc_plot.setLabel("bottom", "α")
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.showGrid(x=True, y=True, alpha=0.25)
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
+        self.info = QLabel("Open or compute a 1D surface to see its curves here.")
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.info)
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_move)
+
+    def set_surface(self, surface: SurfaceLike, name: str = "") -> None:
+        """Show only ``surface`` (named ``name`` in the legend)."""
+        self.curves.clear()
+        self.add_surface(surface, name)
+
+    def add_surface(self, surface: SurfaceLike, name: str = "") -> None:
+        """Overlay another 1D surface; a name already shown is replaced."""
+        if surface.y is not None:
+            raise ConfigError("surface", "2D", "a 1D surface (use the 3D or heatmap view for 2D ones)",
+                              str(getattr(surface, "path", "") or "surface"))
+        name = name or str(getattr(surface, "path", "") or f"curve {len(self.curves) + 1}")
+        self.curves[name] = SurfaceSnapshot.copy_of(surface)
+        self._redraw()
+
+    def update_values(self, values: dict[str, np.ndarray], name: str | None = None) -> None:
+        """New values for curve ``name`` (default: the only or last one added)."""
+        if not self.curves:
+            raise ConfigError("curve", name, "a curve shown before its values are updated", "curve view")
+        key = name if name is not None else list(self.curves)[-1]
+        if key not in self.curves:
+            raise ConfigError("curve", key, f"one of {', '.join(self.curves)}", "curve view")
+        self.curves[key].update_values(values)
+        self._redraw()
+
+    def apply_settings(self, settings: DisplaySettings) -> None:
+        self.settings = settings
+        self._redraw()
+
+    def clear(self) -> None:
+        self.curves.clear()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.clear()
+        self.legend.clear()
+        self.loss_plot.setLogMode(y=self.settings.log_scale)
+        for k, (name, curve) in enumerate(self.curves.items()):
+            colour = PALETTE[k % len(PALETTE)]
+            for metric, values in curve.values.items():
+                label = f"{name}: {metric}" if len(self.curves) > 1 else metric
+                self._draw(curve, metric, values, colour, label)
+        if self.curves:
+            total = sum(c.values[m].size for c in self.curves.values() for m in c.values)
+            done = sum(int(np.isfinite(c.values[m]).sum()) for c in self.curves.values() for m in c.values)
+            self.info.setText(f"{len(self.curves)} curve(s), {done} of {total} values computed.")
+
+    def _draw(self, curve: SurfaceSnapshot, metric: str, values: np.ndarray, colour: str, label: str) -> None:
+        acc = is_accuracy(metric)
+        plot = self.acc_plot if acc else self.loss_plot
+        style = Qt.PenStyle.DashLine if "test" in metric else Qt.PenStyle.SolidLine
+        factor = percent_factor(values) if acc else 1.0
+        mean = values * factor
+        if metric in curve.std:
+            spread = curve.std[metric] * factor
+            low, high = mean - spread, mean + spread
+            if not acc and self.settings.log_scale:
+                # Raw curve items are not log-transformed by the plot (data items are): do it here.
+                low, high = (np.log10(np.where(e > 0, e, np.nan)) for e in (low, high))
+            band = [pg.PlotCurveItem(curve.x, edge, pen=None) for edge in (low, high)]
+            fill = pg.FillBetweenItem(*band, brush=pg.mkBrush(colour + "40"))
+            plot.addItem(fill)
+        item = plot.plot(curve.x, mean, pen=pg.mkPen(colour, width=2, style=style), connect="finite",
+                         name=label if not acc else None)
+        if acc:  # accuracy curves are listed in the loss plot's legend, which holds all entries
+            self.legend.addItem(item, label)
+
+    def _on_mouse_move(self, pos) -> None:
+        if not self.curves:
+            return
+        for plot in (self.loss_plot, self.acc_plot):
+            if plot.sceneBoundingRect().contains(pos):
+                alpha = plot.getViewBox().mapSceneToView(pos).x()
+                parts = [f"{name}: {probe(c, alpha).describe()}" for name, c in self.curves.items()]
+                self.info.setText(" | ".join(parts))
+                return

@@ -1,0 +1,141 @@
+"""The 3D surface view: a pyvistaqt QtInteractor showing one surface, live-updatable.
+
+Usage::
+
+    view = Surface3DView()
+    view.set_surface(surface)                 # engine Surface (or anything SurfaceLike)
+    view.update_values({"train_loss": arr})   # new points from a running job: in place
+    view.apply_settings(settings)             # DisplaySettings from the controls panel
+    view.set_camera("top"); view.screenshot("shot.png", (1600, 1200))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from pyvistaqt import QtInteractor
+from vtkmodules.vtkRenderingCore import vtkCellPicker
+
+from app.display import DisplaySettings
+from app.display_data import Probe, SurfaceLike, color_limits, probe
+from app.views.camera import apply_camera, save_screenshot, write_orbit_movie
+from app.views.scene import SurfaceScene
+
+
+class Surface3DView(QWidget):
+    """One surface in 3D; emits :attr:`hovered` with the grid point under the mouse (or None)."""
+
+    hovered = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None, settings: DisplaySettings | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings or DisplaySettings()
+        self.plotter = QtInteractor(self)
+        self.plotter.set_background("white", top="#dfe6ee")
+        self.scene = SurfaceScene(self.plotter)
+        self.info = QLabel("Open or compute a surface to see it here.")
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plotter, 1)
+        layout.addWidget(self.info)
+        self._picker = vtkCellPicker()
+        self._picker.SetTolerance(0.0005)
+        self._picker.PickFromListOn()
+        self.plotter.iren.add_observer("MouseMoveEvent", self._on_mouse_move)
+
+    # ---- content ----------------------------------------------------------------------
+    @property
+    def has_surface(self) -> bool:
+        return self.scene.surface is not None
+
+    def set_surface(self, surface: SurfaceLike, settings: DisplaySettings | None = None) -> None:
+        """Show ``surface`` (a copy is kept); the camera is reset to the iso preset."""
+        if settings is not None:
+            self.settings = settings
+        self.scene.set_surface(surface, self.settings)
+        self._rebuild()
+        self.set_camera("iso")
+        self.info.setText(self._summary())
+
+    def update_values(self, values: dict[str, np.ndarray]) -> None:
+        """New metric arrays for the same grid (e.g. more points computed): meshes edited in place."""
+        self.scene.set_values(values)
+        limits = self.color_limits()
+        self.scene.refresh(self.settings, limits)
+        self.scene.set_limits(limits)
+        self.plotter.render()
+        self.info.setText(self._summary())
+
+    def apply_settings(self, settings: DisplaySettings) -> None:
+        """Redraw with new display settings, keeping the camera where the user left it."""
+        self.settings = settings
+        if self.has_surface:
+            camera = self.plotter.camera_position
+            self._rebuild()
+            self.plotter.camera_position = camera
+            self.plotter.render()
+
+    def color_limits(self) -> tuple[float, float]:
+        """The colour range in display units (fixed in settings, else the data's min/max)."""
+        return color_limits([self.scene.display_of(self.settings)], self.settings)
+
+    def _rebuild(self) -> None:
+        limits = self.color_limits()
+        self.scene.refresh(self.settings, limits)
+        self.scene.build(self.settings, limits, scalar_bar=True)
+        self._picker.InitializePickList()
+        self._picker.AddPickList(self.scene.actors["relief"])
+        self.plotter.render()
+
+    @property
+    def drawn_cells(self) -> int:
+        """Number of grid cells drawn (cells with an uncomputed corner are holes)."""
+        return self.scene.relief.n_cells if self.has_surface else 0
+
+    def _summary(self) -> str:
+        values = self.scene.surface.values[self.scene.metric]
+        done, total = int(np.isfinite(values).sum()), values.size
+        state = "all points computed" if done == total else f"{done} of {total} points computed"
+        return f"{self.scene.metric}: {state}. Hover over the surface to read values."
+
+    # ---- camera and files -------------------------------------------------------------
+    def set_camera(self, preset: str) -> None:
+        """'top', 'iso', 'front' or 'reset' (iso, zoomed to fit)."""
+        apply_camera(self.plotter, preset)
+
+    def screenshot(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
+        """Save the 3D view as PNG/JPEG at ``size`` = (width, height) pixels (default: as shown)."""
+        return save_screenshot(self.plotter, path, size)
+
+    def orbit_movie(self, path: str | Path, frames: int = 72, fps: int = 24,
+                    size: tuple[int, int] | None = None,
+                    on_frame: Callable[[int, int], None] | None = None) -> Path:
+        """One turn around the surface, written as .gif or .mp4; the camera is restored after."""
+        return write_orbit_movie(self.plotter, path, frames, fps, size, on_frame)
+
+    # ---- hover ------------------------------------------------------------------------
+    def probe_at(self, x: int, y: int) -> Probe | None:
+        """The grid point under display pixel (x, y) (VTK coordinates: origin bottom left)."""
+        if not self.has_surface or "relief" not in self.scene.actors:
+            return None
+        if not self._picker.Pick(x, y, 0, self.plotter.renderer) or self._picker.GetCellId() < 0:
+            return None
+        alpha, beta, _ = self._picker.GetPickPosition()
+        return probe(self.scene.surface, alpha, beta)
+
+    def _on_mouse_move(self, *_: object) -> None:
+        x, y = self.plotter.iren.get_event_position()
+        found = self.probe_at(x, y)
+        if found is not None:
+            self.info.setText(found.describe())
+        self.hovered.emit(found)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        self.plotter.close()  # releases the GL context before Qt tears the window down
+        super().closeEvent(event)

@@ -1,0 +1,88 @@
+"""One entry point that writes a surface in any export format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError, LossLabError
+from engine.export.grids import to_polydata, to_structured_grid
+from engine.export.options import ExportOptions
+from engine.export.render import render_curve_png, render_surface_png
+from engine.export.surface_like import SurfaceLike, metric_values
+from engine.export.table import write_csv
+
+
+def export_surface(
+    surface_or_path: SurfaceLike | str | os.PathLike,
+    out: str | os.PathLike,
+    fmt: str | None = None,
+    metric: str = "test_loss",
+    log: bool = False,
+    zmax: float | None = None,
+    zscale: float = 1.0,
+    size: tuple[int, int] = (1024, 768),
+    colormap: str = "viridis",
+    contours: int = 15,
+    *,
+    options: ExportOptions | None = None,
+) -> Path:
+    """Write ``surface_or_path`` (a Surface or a surface .h5 file) to ``out``; returns ``out``.
+
+    ``fmt`` is one of vts, vtp, vtk, png, csv (default: ``out``'s suffix). Every stored metric
+    goes into vts/vtp/vtk/csv; ``metric`` picks the height (and the PNG's colours). A 1D
+    curve is exported as a line: vts/vtk as a grid of ``len(x) × 1 × 1`` points, vtp as
+    line segments. ``options`` (from the CLI or app) replaces the keyword arguments.
+    """
+    if options is None:
+        options = ExportOptions(format=fmt, metric=metric, log=log, zmax=zmax, zscale=zscale,
+                                size=tuple(size), colormap=colormap, contours=contours)
+    out = Path(out)
+    if out.is_dir():
+        raise ConfigError("out", str(out), "a file name, not a folder")
+    kind = options.output_format(out)
+    if not out.suffix:
+        out = out.with_suffix(f".{kind}")
+    _check_writable(out)
+    surface = _as_surface(surface_or_path)
+    metric_values(surface, options.metric)
+    _write(surface, out, kind, options)
+    if not out.is_file() or out.stat().st_size == 0:
+        raise LossLabError(f"{out}: the {kind} writer produced no file (disk full or no permission?)")
+    return out
+
+
+def _as_surface(surface_or_path: Any) -> SurfaceLike:
+    if not isinstance(surface_or_path, str | os.PathLike):
+        return surface_or_path
+    from engine.storage.surface_file import load_surface
+
+    return load_surface(surface_or_path)
+
+
+def _check_writable(out: Path) -> None:
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError("out", str(out), f"a file in an existing folder ({folder} does not exist)")
+    if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ConfigError("out", str(out), "a file you may write (no write permission there)")
+
+
+def _write(surface: SurfaceLike, out: Path, kind: str, options: ExportOptions) -> None:
+    heights = {"log": options.log, "zmax": options.zmax, "zscale": options.zscale}
+    try:
+        if kind == "csv":
+            write_csv(surface, out)
+        elif kind == "png" and surface.is_2d:
+            render_surface_png(surface, out, options.metric, size=options.size, colormap=options.colormap,
+                               contours=options.contours, **heights)
+        elif kind == "png":
+            render_curve_png(surface, out, options.metric, size=options.size, colormap=options.colormap,
+                             **heights)
+        elif kind == "vtp":
+            to_polydata(surface, options.metric, **heights).save(out, binary=True)
+        else:
+            to_structured_grid(surface, options.metric, **heights).save(out, binary=True)
+    except OSError as exc:
+        raise LossLabError(f"{out}: could not write the {kind} file: {exc.strerror or exc}") from exc

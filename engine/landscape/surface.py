@@ -1,0 +1,193 @@
+"""Compute a 1D or 2D loss surface into a resumable HDF5 file.
+
+Points are evaluated coarse to fine (:func:`engine.landscape.grid.progressive_order`) and
+reach the file at least once per row's worth of points or per second. Re-running with the
+same ``out`` and the same options computes only the missing points; the result equals an
+uninterrupted run because every point is evaluated independently from the stored theta
+and directions. Other options raise an error naming the option that differs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.errors import ConfigError, RunFileError
+from engine.events import CancelToken, EventSink, ProgressEvent, Stopwatch, ignore_events
+from engine.landscape.directions import Directions, build_directions
+from engine.landscape.evaluate import PointEvaluator, metric_names, resolve_device, select_subset
+from engine.landscape.grid import averaged_order, progressive_order
+from engine.landscape.options import SurfaceOptions
+from engine.landscape.params import ParamVector, to_numpy
+from engine.landscape.source import ModelSource, as_source
+from engine.storage.surface_file import (
+    SurfaceWriter,
+    create_surface_file,
+    load_direction_tensors,
+    read_surface_attrs,
+)
+
+FLUSH_SECONDS = 1.0
+STAGE = "surface"
+
+
+def compute_surface(subject: Any, options: SurfaceOptions, out: str | Path, *,
+                    directions: Directions | None = None, on_event: EventSink = ignore_events,
+                    cancel: CancelToken | None = None,
+                    open_run: Callable[[str], ModelSource] = as_source) -> Path:
+    """Evaluate every missing point of the surface ``options`` describes into ``out``.
+
+    ``subject`` is a run file path, a Run or a :class:`ModelSource`. ``directions`` overrides
+    the ones ``options`` would build (e.g. for plain models). Emits ProgressEvents of stage
+    "surface" with payload ``{"indices": [...], "values": {metric: [...]}, "shape": ...}`` for
+    each batch of points written. Cancelling keeps a valid partial file and raises Cancelled.
+    """
+    source, out = as_source(subject), Path(out)
+    stored = _existing_attrs(out)
+    if stored is None:
+        custom = directions is not None
+        directions = directions or build_directions(source, options, open_run)
+        _create(out, source, options, directions, custom)
+    else:
+        directions = _resume_directions(out, stored, source, options, directions)
+    data = select_subset({s: source.read_split(s) for s in options.splits}, options.subset, options.seed)
+    evaluator = PointEvaluator(source.model(_origin_epoch(source, options, directions)), directions, data,
+                               source.loss, resolve_device(options.device), options.batch_size,
+                               options.bn_train_mode)
+    _evaluate_pending(evaluator, options, out, on_event, cancel)
+    return out
+
+
+def _origin_epoch(source: ModelSource, options: SurfaceOptions, directions: Directions) -> int:
+    return 0 if directions.method == "init" else source.resolve(options.checkpoint)
+
+
+def _existing_attrs(out: Path) -> dict[str, Any] | None:
+    if not out.exists():
+        return None
+    attrs = read_surface_attrs(out)
+    if attrs is None:
+        raise RunFileError(f"{out} exists and is not a LossLab surface file; choose another --out "
+                           "(it is never overwritten)")
+    return attrs
+
+
+def _create(out: Path, source: ModelSource, options: SurfaceOptions, d: Directions, custom: bool) -> None:
+    classification = all(not source.read_split(s)[1].dtype.is_floating_point for s in options.splits)
+    groups = {"x": _stacked(d.xs)} | ({"y": to_numpy(d.y)} if d.y is not None else {})
+    attrs = {
+        "losslab_version": losslab_version(), "run_file": source.name, "loss": source.loss,
+        "checkpoint_epoch": source.resolve(options.checkpoint),
+        "origin_epoch": _origin_epoch(source, options, d), "method": d.method,
+        "custom_directions": custom, "cosine": float(d.cosine),
+        "picked_candidates": list(d.picked or (-1, -1)), "origin_sha256": d.origin.fingerprint(),
+        "directions_sha256": d.fingerprint(), "accuracy_unit": "percent", "compute_seconds": 0.0,
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        **options.to_attrs(),
+    }
+    extras = {}
+    if d.pca is not None:
+        extras = {"pca/explained_variance": d.pca.explained_variance_ratio, "pca/epochs": d.pca.epochs,
+                  "pca/path_x": d.pca.path[:, 0], "pca/path_y": d.pca.path[:, 1]}
+        attrs["pca_scale"] = d.pca.scale
+    create_surface_file(out, options.x_coordinates, options.y_coordinates,
+                        metric_names(options.splits, classification), groups, attrs, extras,
+                        options.average_count)
+
+
+def _stacked(vectors: list[ParamVector]) -> dict[str, np.ndarray]:
+    if len(vectors) == 1:
+        return to_numpy(vectors[0])
+    return {k: np.stack([v[k].numpy() for v in vectors]) for k in vectors[0]}
+
+
+def _resume_directions(out: Path, stored: dict[str, Any], source: ModelSource, options: SurfaceOptions,
+                       given: Directions | None) -> Directions:
+    """The stored directions, after checking the file was made by the same command and model."""
+    for key, value in options.identity().items():
+        if key in stored and stored[key] != value:
+            raise ConfigError(key, value, f"{stored[key]!r} as stored in {out}; resuming needs identical "
+                              "options (use another --out to compute a different surface)", str(out))
+    method = str(stored["method"])
+    origin = source.vector(0 if method == "init" else options.checkpoint, options.dir_type)
+    if origin.fingerprint() != stored["origin_sha256"]:
+        raise RunFileError(f"{out} was computed around another model state than {source.name} epoch "
+                           f"{stored['origin_epoch']} holds now; use another --out")
+    if given is not None and given.fingerprint() != stored["directions_sha256"]:
+        raise RunFileError(f"{out} was computed along other directions than the ones given; use another --out")
+    tensors = load_direction_tensors(out)
+    count = options.average_count
+    xs = [_vector(tensors["x"], k if count > 1 else None) for k in range(count)]
+    y = _vector(tensors["y"], None) if "y" in tensors else None
+    return Directions(method, origin, xs, y, float(stored.get("cosine", np.nan)))
+
+
+def _vector(arrays: dict[str, np.ndarray], index: int | None) -> ParamVector:
+    return ParamVector({k: torch.from_numpy(np.array(a if index is None else a[index], dtype=np.float32))
+                        for k, a in arrays.items()})
+
+
+def _points(options: SurfaceOptions) -> list[tuple[tuple[int, ...], float, float, int]]:
+    """(index, alpha, beta, direction) for every point, coarse to fine."""
+    x, y = options.x_coordinates, options.y_coordinates
+    if options.average_count > 1:
+        return [((k, i), float(x[i]), 0.0, k) for k, i in averaged_order(options.average_count, len(x))]
+    if y is None:
+        return [((i,), float(x[i]), 0.0, 0) for (i,) in progressive_order((len(x),))]
+    return [((j, i), float(x[i]), float(y[j]), 0) for j, i in progressive_order((len(y), len(x)))]
+
+
+def _evaluate_pending(evaluator: PointEvaluator, options: SurfaceOptions, out: Path, on_event: EventSink,
+                      cancel: CancelToken | None) -> None:
+    writer = SurfaceWriter(out)
+    pending = writer.pending()
+    todo = [p for p in _points(options) if pending[p[0]]]
+    done_before = int(pending.size - pending.sum())
+    clock, batch, last_flush, done = Stopwatch(), [], time.perf_counter(), 0
+    note = f" (resuming: {done_before} of {pending.size} already computed)" if done_before else ""
+    on_event(ProgressEvent(STAGE, 0, len(todo), 0.0, f"surface: {len(todo)} points to compute{note} -> {out}"))
+    try:
+        for index, alpha, beta, direction in todo:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            start = time.perf_counter()
+            values = evaluator.evaluate(alpha, beta, direction)
+            writer.record(index, values, time.perf_counter() - start)
+            batch.append((index, values))
+            done += 1
+            if len(batch) >= len(options.x_coordinates) or time.perf_counter() - last_flush >= FLUSH_SECONDS:
+                _flush(writer, batch, done, len(todo), clock(), on_event)
+                batch, last_flush = [], time.perf_counter()
+    finally:
+        if batch:  # the last points, or those computed before a cancel or an error
+            _flush(writer, batch, done, len(todo), clock(), on_event)
+        writer.close()
+
+
+def _flush(writer: SurfaceWriter, batch: list, done: int, total: int, elapsed: float,
+           on_event: EventSink) -> None:
+    writer.flush()
+    payload = {"indices": [index for index, _ in batch], "shape": writer.shape,
+               "values": {m: [values[m] for _, values in batch] for m in writer.metrics}}
+    on_event(ProgressEvent(STAGE, done, total, elapsed, payload=payload))
+
+
+def losslab_version() -> str:
+    try:
+        from engine import __version__  # type: ignore[attr-defined]
+
+        return str(__version__)
+    except ImportError:
+        pass
+    try:
+        from importlib.metadata import version
+
+        return version("losslab")
+    except Exception:  # noqa: BLE001 - not installed as a package: still a valid surface file
+        return "0+unknown"

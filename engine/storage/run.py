@@ -1,0 +1,170 @@
+"""Reading a run file back: config, checkpoints as models, the exact evaluation tensors."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from engine.config import ExperimentConfig, from_toml_text
+from engine.errors import LossLabError, RunFileError
+from engine.storage.runfile import RUN_FORMAT, read_tensors
+
+Epoch = int | str
+
+
+def _open_run(path: Path) -> h5py.File:
+    if not path.is_file():
+        raise RunFileError(f"'{path}': run file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise RunFileError(f"'{path}': not a readable HDF5 file ({exc})") from exc
+    if f.attrs.get("format") != RUN_FORMAT:
+        f.close()
+        raise RunFileError(f"'{path}': not a LossLab run file (attribute format != {RUN_FORMAT!r})")
+    return f
+
+
+class Run:
+    """A trained (or partly trained) experiment stored in one HDF5 file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with _open_run(self.path) as f:
+            self.attrs: dict[str, Any] = {k: _plain(v) for k, v in f.attrs.items()}
+            self.epochs: list[int] = sorted(int(k) for k in f["checkpoints"].keys())
+            self.metrics: dict[str, np.ndarray] = {k: f["metrics"][k][()] for k in f["metrics"].keys()}
+            self.bias: dict[str, Any] = _read_group(f["bias"]) if "bias" in f else {"kind": "none"}
+            self.dataset_info: dict[str, Any] = {
+                "classes": [c.decode() for c in f["data/classes"][()]],
+                **{k: _plain(v) for k, v in f["data"].attrs.items()},
+            }
+            self.dataset_info["input_shape"] = tuple(int(v) for v in self.dataset_info["input_shape"])
+        try:
+            self.config: ExperimentConfig = from_toml_text(self.attrs["config_toml"], str(self.path))
+        except LossLabError as exc:
+            raise RunFileError(f"'{self.path}': stored experiment is invalid ({exc})") from exc
+        if not self.epochs:
+            raise RunFileError(f"'{self.path}': holds no checkpoint yet")
+
+    @property
+    def final_epoch(self) -> int:
+        return self.epochs[-1]
+
+    @property
+    def status(self) -> str:
+        return str(self.attrs.get("status", "unknown"))
+
+    def resolve_epoch(self, epoch: Epoch) -> int:
+        if epoch in ("final", "last", -1):
+            return self.final_epoch
+        if epoch in ("init", "initial"):
+            return self.epochs[0]
+        try:
+            value = int(epoch)
+        except (TypeError, ValueError):
+            value = None
+        if value not in self.epochs:
+            raise RunFileError(f"'{self.path}': checkpoint {epoch!r} not stored; stored epochs are "
+                               f"{', '.join(map(str, self.epochs))} (or 'final')")
+        return value
+
+    def state_dict(self, epoch: Epoch = "final") -> dict[str, Tensor]:
+        number = self.resolve_epoch(epoch)
+        with _open_run(self.path) as f:
+            return read_tensors(f[f"checkpoints/{number}"])
+
+    def build_model(self) -> nn.Module:
+        from engine.models import build_model
+
+        shape = tuple(int(v) for v in self.dataset_info["input_shape"])
+        return build_model(self.config.model, shape, int(self.dataset_info["num_outputs"]))
+
+    def model(self, epoch: Epoch = "final") -> nn.Module:
+        """A fresh model with checkpoint ``epoch`` loaded, in eval mode."""
+        model = self.build_model()
+        load_checkpoint(model, self.state_dict(epoch), f"{self.path} epoch {epoch}")
+        return model.eval()
+
+    @cached_property
+    def _dataset(self):
+        from engine.training.experiment import prepare_data
+
+        dataset, _ = prepare_data(self.config)
+        if dataset.fingerprint != self.dataset_info.get("train_fingerprint"):
+            raise RunFileError(
+                f"'{self.path}': the training data rebuilt from data.source = {self.config.data.source!r} "
+                "differs from the data this run was trained on (files changed or moved?)"
+            )
+        return dataset
+
+    def tensors(self, split: str) -> tuple[Tensor, Tensor]:
+        """The exact ``(inputs, labels)`` used in training: ``train`` is biased, ``test`` is clean."""
+        if split not in ("train", "test"):
+            raise RunFileError(f"split = {split!r}; expected 'train' or 'test'")
+        return self._dataset.split(split)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.dataset_info["classes"])
+
+
+def load_checkpoint(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
+    """Load ``state`` into ``model`` or explain which keys or shapes do not fit."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"missing {len(missing)} tensors (e.g. {missing[0]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unknown tensors (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            details.append(f"shape of {k} is {tuple(state[k].shape)}, model expects {tuple(own[k].shape)}")
+        raise RunFileError(f"'{source}': checkpoint does not fit the model: " + "; ".join(details))
+    model.load_state_dict(state)
+
+
+def load_state_file(path: str | Path) -> dict[str, Tensor]:
+    """A user's ``.pt`` state dict, read with ``weights_only=True`` (never runs code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunFileError(f"'{path}': checkpoint file not found")
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # unpickling errors come in many types
+        raise RunFileError(f"'{path}': not a safe PyTorch state dict ({type(exc).__name__}: {exc})") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise RunFileError(f"'{path}': expected a dict of tensors (a model state_dict)")
+    return state
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _read_group(group: h5py.Group) -> dict[str, Any]:
+    out: dict[str, Any] = {k: _plain(v) for k, v in group.attrs.items()}
+    for key in group.keys():
+        out[key] = group[key][()]
+    return out
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a LossLab run file."""
+    return Run(path)

@@ -1,0 +1,258 @@
+"""Surface files (HDF5) in tomgoldstein/loss-landscape's names, crash-safe and resumable.
+
+Layout (``nx = len(x)``, ``ny = len(y)``)::
+
+    xcoordinates (nx,)   ycoordinates (ny,)            ycoordinates only in 2D
+    train_loss, train_acc, test_loss, test_acc         2D: (ny, nx), value[j, i] at (x[i], y[j]); 1D: (nx,)
+    <metric>_std, average/<metric> (N, nx)             1D curves averaged over N random directions
+    point_seconds                                      evaluation seconds per point; NaN = not computed
+    directions/x/<name>, directions/y/<name>           exact direction tensors (N stacked when averaged)
+    pca/explained_variance, pca/path_x, pca/path_y, pca/epochs
+    attrs: losslab_version, run_file, checkpoint_epoch, every option, cosine, compute_seconds, ...
+
+loss-landscape fills its points in ``np.meshgrid(x, y)`` order, so its C-ordered 2D data is
+(ny, nx) even though it declares (nx, ny); both are read as ``reshape(ny, nx)``. Its
+uncomputed points are -1 and read as NaN. In LossLab files a point is computed when its
+``point_seconds`` is set (written after its values), so a diverged point keeps its NaN/inf.
+
+Crash safety: the file is built under ``<name>.partial`` and renamed when its coordinates,
+directions and all-NaN datasets exist; afterwards only the contents of fixed-size
+contiguous datasets change (no HDF5 metadata), values before ``point_seconds``, then flush.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from engine.errors import RunFileError
+
+FORMAT = "losslab-surface"
+FORMAT_VERSION = 1
+METRIC_ORDER = ("train_loss", "train_acc", "test_loss", "test_acc")
+LL_NOT_COMPUTED = -1.0
+
+
+@dataclass
+class Surface:
+    """A surface file's contents; ``values[m]`` is (len(y), len(x)) in 2D and (len(x),) in 1D."""
+
+    path: Path
+    x: np.ndarray
+    y: np.ndarray | None
+    values: dict[str, np.ndarray]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    std: dict[str, np.ndarray] = field(default_factory=dict)        # averaged 1D curves
+    samples: dict[str, np.ndarray] = field(default_factory=dict)    # (N, nx) per direction
+    point_seconds: np.ndarray | None = None
+    directions: dict[str, Any] = field(default_factory=dict)        # method, cosine, names, shapes
+    trajectory: np.ndarray | None = None                            # (K, 2) PCA path
+    trajectory_epochs: np.ndarray | None = None
+    explained_variance: np.ndarray | None = None
+
+    @property
+    def is_2d(self) -> bool:
+        return self.y is not None
+
+    @property
+    def metric_names(self) -> list[str]:
+        return list(self.values)
+
+    @property
+    def computed(self) -> np.ndarray:
+        """Boolean mask in the shape of the values: which points have been evaluated."""
+        if self.point_seconds is not None:
+            done = np.isfinite(self.point_seconds)
+            return done.all(axis=0) if self.samples else done
+        first = next(iter(self.values.values()))
+        return ~np.isnan(first)
+
+    @property
+    def is_complete(self) -> bool:
+        return bool(self.computed.all())
+
+
+def _grid_shape(nx: int, ny: int | None) -> tuple[int, ...]:
+    return (nx,) if ny is None else (ny, nx)
+
+
+def create_surface_file(path: Path, x: np.ndarray, y: np.ndarray | None, metrics: list[str],
+                        directions: dict[str, dict[str, np.ndarray]], attrs: dict[str, Any],
+                        extras: dict[str, np.ndarray] | None = None, average: int = 1) -> None:
+    """Write the structure of a new surface (all points NaN) and move it into place at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    grid = _grid_shape(len(x), None if y is None else len(y))
+    raw = (average, len(x)) if average > 1 else grid
+    with h5py.File(partial, "w") as f:
+        f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "metrics": metrics,
+                        "average_count": average, **attrs})
+        f["xcoordinates"] = np.asarray(x, dtype=np.float64)
+        if y is not None:
+            f["ycoordinates"] = np.asarray(y, dtype=np.float64)
+        for group, tensors in directions.items():
+            for name, array in tensors.items():
+                f.create_dataset(f"directions/{group}/{name}", data=array)
+        for name, array in (extras or {}).items():
+            f[name] = array
+        nan = np.full(raw, np.nan)
+        for m in metrics:
+            f.create_dataset(m, data=np.full(grid, np.nan))
+            if average > 1:
+                f.create_dataset(f"{m}_std", data=np.full(grid, np.nan))
+                f.create_dataset(f"average/{m}", data=nan)
+        f.create_dataset("point_seconds", data=nan)
+    os.replace(partial, path)
+
+
+class SurfaceWriter:
+    """Records evaluated points of an existing LossLab surface file and flushes them safely."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._file = _open(self.path, "r+")
+        attrs = self._file.attrs
+        self.metrics = [str(m) for m in attrs["metrics"]]
+        self.average = int(attrs.get("average_count", 1))
+        prefix = "average/" if self.average > 1 else ""
+        self._raw = {m: self._file[prefix + m][()] for m in self.metrics}
+        self.point_seconds = self._file["point_seconds"][()]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.point_seconds.shape
+
+    def pending(self) -> np.ndarray:
+        return ~np.isfinite(self.point_seconds)
+
+    def record(self, index: tuple[int, ...], values: dict[str, float], seconds: float) -> None:
+        for m in self.metrics:
+            self._raw[m][index] = values[m]
+        self.point_seconds[index] = seconds
+
+    def flush(self) -> None:
+        """Values first, then the completion marks, then HDF5 flush: a kill never marks a point
+        whose values did not reach the file."""
+        prefix = "average/" if self.average > 1 else ""
+        for m, array in self._raw.items():
+            self._file[prefix + m][...] = array
+            if self.average > 1:
+                mean, std = averaged(array, self.point_seconds)
+                self._file[m][...] = mean
+                self._file[f"{m}_std"][...] = std
+        self._file["point_seconds"][...] = self.point_seconds
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file.id.valid:
+            self.flush()
+            self._file.attrs["compute_seconds"] = float(np.nansum(self.point_seconds))
+            self._file.close()
+
+
+def averaged(samples: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation over directions, NaN where any direction is not computed."""
+    done = np.isfinite(seconds).all(axis=0)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(done, samples.mean(axis=0), np.nan)
+        std = np.where(done, samples.std(axis=0), np.nan)
+    return mean, std
+
+
+def read_surface_attrs(path: Path) -> dict[str, Any] | None:
+    """The attributes of a LossLab surface file, or None if ``path`` is another kind of file."""
+    with _open(path, "r") as f:
+        attrs = _plain(dict(f.attrs))
+    return attrs if attrs.get("format") == FORMAT else None
+
+
+def load_surface(path: str | Path) -> Surface:
+    """Open a LossLab or loss-landscape surface file."""
+    path = Path(path)
+    with _open(path, "r") as f:
+        if "xcoordinates" not in f:
+            raise RunFileError(f"{path}: not a surface file (no 'xcoordinates' dataset)")
+        attrs = _plain(dict(f.attrs))
+        x = f["xcoordinates"][()].astype(np.float64).ravel()
+        y = f["ycoordinates"][()].astype(np.float64).ravel() if "ycoordinates" in f else None
+        if attrs.get("format") == FORMAT:
+            return _load_losslab(f, path, x, y, attrs)
+        return _load_loss_landscape(f, path, x, y, attrs)
+
+
+def _load_losslab(f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray | None,
+                  attrs: dict[str, Any]) -> Surface:
+    metrics = [str(m) for m in attrs["metrics"]]
+    surface = Surface(path, x, y, {m: f[m][()] for m in metrics}, attrs,
+                      point_seconds=f["point_seconds"][()])
+    if int(attrs.get("average_count", 1)) > 1:
+        surface.std = {m: f[f"{m}_std"][()] for m in metrics}
+        surface.samples = {m: f[f"average/{m}"][()] for m in metrics}
+    surface.attrs["compute_seconds"] = float(np.nansum(surface.point_seconds))
+    if "directions" in f:
+        surface.directions = {"method": attrs.get("directions", ""), "cosine": attrs.get("cosine"),
+                              **{axis: {n: tuple(d.shape) for n, d in f["directions"][axis].items()}
+                                 for axis in f["directions"]}}
+    if "pca" in f:
+        surface.trajectory = np.stack([f["pca/path_x"][()], f["pca/path_y"][()]], axis=1)
+        surface.trajectory_epochs = f["pca/epochs"][()]
+        surface.explained_variance = f["pca/explained_variance"][()]
+    return surface
+
+
+def _load_loss_landscape(f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray | None,
+                         attrs: dict[str, Any]) -> Surface:
+    grid = _grid_shape(len(x), None if y is None else len(y))
+    values = {}
+    for name in _metric_datasets(f, int(np.prod(grid))):
+        # C-ordered data filled in meshgrid(x, y) order: row j is y[j], whatever shape is declared
+        array = f[name][()].astype(np.float64).reshape(grid)
+        values[name] = np.where(array == LL_NOT_COMPUTED, np.nan, array)
+    if not values:
+        raise RunFileError(f"{path}: no surface values found (expected e.g. 'train_loss' "
+                           f"with {int(np.prod(grid))} values)")
+    if "dir_file" in f:
+        attrs["dir_file"] = _plain({"d": f["dir_file"][()]})["d"]
+    return Surface(path, x, y, values, attrs)
+
+
+def _metric_datasets(f: h5py.File, size: int) -> list[str]:
+    known = [m for m in METRIC_ORDER if m in f]
+    others = sorted(n for n, d in f.items() if isinstance(d, h5py.Dataset) and n not in known
+                    and not n.endswith("coordinates") and d.size == size and d.dtype.kind == "f")
+    return known + others
+
+
+def load_direction_tensors(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """The exact direction tensors of a LossLab surface: ``{"x": {name: array}, "y": {...}}``."""
+    with _open(Path(path), "r") as f:
+        if "directions" not in f:
+            raise RunFileError(f"{path}: no 'directions' group (not written by LossLab)")
+        return {axis: {n: d[()] for n, d in group.items()} for axis, group in f["directions"].items()}
+
+
+def _open(path: Path, mode: str) -> h5py.File:
+    if not Path(path).is_file():
+        raise RunFileError(f"{path}: no such surface file")
+    try:
+        return h5py.File(path, mode)
+    except OSError as exc:
+        raise RunFileError(f"{path}: cannot open as an HDF5 surface file ({exc})") from exc
+
+
+def _plain(attrs: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode()
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
+            value = [v.decode() if isinstance(v, bytes) else str(v) for v in value.tolist()]
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
