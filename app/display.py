@@ -86,6 +86,21 @@ def field_help(name: str) -> str:
     raise ConfigError("field", name, "a DisplaySettings field", SOURCE)
 
 
+def parse_levels(text: str) -> tuple[float, ...]:
+    """'0.5, 1, 2' -> (0.5, 1.0, 2.0); a ConfigError names the item that is not a number."""
+    levels = []
+    for item in (t for t in text.replace(";", ",").replace(" ", ",").split(",") if t):
+        try:
+            level = float(item)
+        except ValueError:
+            level = math.nan
+        if not math.isfinite(level):
+            raise ConfigError("contour_levels", item, "finite numbers separated by commas, e.g. 0.5, 1, 2",
+                              SOURCE)
+        levels.append(level)
+    return tuple(levels)
+
+
 def _check_field(f: dataclasses.Field, value: Any) -> None:
     rules = f.metadata
     if "choices" in rules and value not in rules["choices"]:

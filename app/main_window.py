@@ -6,7 +6,15 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QScrollArea,
+    QWidget,
+)
 
 from app.actions import build_actions, build_menus, build_toolbar
 from app.file_actions import FileActions
@@ -16,7 +24,7 @@ from app.panels.training_panel import TrainingPanel
 from app.resources import icon
 from app.settings import AppSettings
 from app.view_area import ViewArea
-from app.worker import EngineWorker, Job, JobError
+from app.worker import EngineWorker, Job, JobError, preload_engine_libraries
 from engine import __version__
 from engine.errors import LossLabError
 from engine.events import ProgressEvent
@@ -38,6 +46,7 @@ def device_description() -> str:
 
 class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings | None = None, restore_layout: bool = True) -> None:
+        preload_engine_libraries()  # before the 3D view creates its GL context
         super().__init__()
         self.setWindowTitle("LossLab")
         self.setWindowIcon(icon("view3d"))
@@ -55,7 +64,10 @@ class MainWindow(QMainWindow):
                                    ("training", "Training", self.training),
                                    ("surface", "Surface", self.surface)):
             self._add_dock(key, title, widget, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._add_dock("display", "Display", self.views.controls, Qt.DockWidgetArea.RightDockWidgetArea)
+        controls = QScrollArea()
+        controls.setWidgetResizable(True)
+        controls.setWidget(self.views.controls)
+        self._add_dock("display", "Display", controls, Qt.DockWidgetArea.RightDockWidgetArea)
         self.actions = build_actions(self)
         self.recent_menu = build_menus(self, self.actions)
         self.toolbar = build_toolbar(self, self.actions)

@@ -15,11 +15,31 @@ from PySide6.QtWidgets import QTabWidget, QWidget
 from app.display import DisplaySettings
 from app.display_data import pick_metric
 from app.live_surface import LiveSurface
+from app.views.comparison import ComparisonView, PanelTitle
+from app.views.controls import DisplayControls
+from app.views.curve_1d import Curve1DView
 from app.views.heatmap import HeatmapView
 from app.views.surface_3d import Surface3DView
-from app.views_pending import CompareArea, CurveArea, DisplayControlsArea
-from engine.errors import ConfigError
+from engine.errors import ConfigError, LossLabError
 from engine.storage.surface_file import Surface, load_surface
+
+
+def surface_name(surface: Surface) -> str:
+    return Path(str(getattr(surface, "path", "") or "surface")).stem
+
+
+def compare_title(surface: Surface) -> PanelTitle | str:
+    """Title a comparison panel with the run's own test accuracy and generalisation error at the
+    surface's checkpoint; without a readable run file, the view reads them off the surface."""
+    from engine.storage.run import load_run
+
+    name, attrs = surface_name(surface), surface.attrs
+    try:
+        metrics = load_run(attrs["run_file"]).metrics
+        epoch = int(attrs["checkpoint_epoch"])
+        return PanelTitle(name, float(metrics["test_acc"][epoch]), float(metrics["gen_error"][epoch]))
+    except (KeyError, IndexError, ValueError, LossLabError):
+        return name
 
 
 class ViewArea(QTabWidget):
@@ -33,12 +53,13 @@ class ViewArea(QTabWidget):
         self.live: LiveSurface | None = None
         self.view3d = Surface3DView(settings=self.settings)
         self.heatmap = HeatmapView(settings=self.settings)
-        self.curves = CurveArea()
-        self.compare = CompareArea()
-        for title, view in zip(self.TABS, (self.view3d, self.heatmap, self.curves, self.compare)):
+        self.curves = Curve1DView(settings=self.settings)
+        self.compare = ComparisonView(settings=self.settings)
+        for title, view in zip(self.TABS, (self.view3d, self.heatmap, self.curves, self.compare), strict=True):
             self.addTab(view, title)
-        self.controls = DisplayControlsArea(self.settings)
-        self.controls.settings_changed.connect(self.apply_settings)
+        self.controls = DisplayControls(settings=self.settings)
+        self.controls.changed.connect(self.apply_settings)
+        self.controls.camera_requested.connect(self.set_camera)
 
     @property
     def is_2d(self) -> bool:
@@ -51,8 +72,12 @@ class ViewArea(QTabWidget):
     def show_surface(self, surface: Surface) -> None:
         """Show a surface in the views that fit it (2D: 3D + heatmap; 1D: curves)."""
         self.surface = surface
-        for view in self._views():
-            view.set_surface(surface, self.settings)
+        if self.is_2d:
+            self.view3d.set_surface(surface, self.settings)
+            self.heatmap.set_surface(surface, self.settings)
+        else:
+            self.curves.set_surface(surface, surface_name(surface))
+            self.curves.apply_settings(self.settings)
         self.controls.set_surface(surface)
         self.setTabEnabled(0, self.is_2d)
         self.setTabEnabled(1, self.is_2d)
@@ -90,7 +115,8 @@ class ViewArea(QTabWidget):
         """2 to 4 surface files side by side with linked cameras and one colour scale."""
         if not 2 <= len(paths) <= 4:
             raise ConfigError("compare", len(paths), "2 to 4 surface files")
-        self.compare.set_surfaces([load_surface(p) for p in paths], self.settings)
+        surfaces = [load_surface(p) for p in paths]
+        self.compare.set_surfaces([(s, compare_title(s)) for s in surfaces], self.settings)
         self.setCurrentIndex(self.TABS.index("Compare"))
 
     # -- display ------------------------------------------------------------------------
@@ -103,7 +129,8 @@ class ViewArea(QTabWidget):
 
     def set_camera(self, preset: str) -> None:
         self.view3d.set_camera(preset)
-        self.compare.set_camera(preset)
+        if self.compare.scenes:
+            self.compare.set_camera(preset)
 
     def close(self) -> bool:
         for view in (self.view3d, self.compare):

@@ -65,6 +65,21 @@ def describe_error(exc: BaseException) -> JobError:
     return JobError(f"{type(exc).__name__}: {exc}", "", details)
 
 
+def preload_engine_libraries() -> None:
+    """Load torch's compiler stack before any OpenGL context exists (call before the first 3D view).
+
+    Building an optimiser imports torch._dynamo, which loads triton and its bundled LLVM.
+    Under Mesa (llvmpipe, e.g. Xvfb) the GL driver has loaded its own LLVM by then, and
+    loading triton's second copy crashes the process. Loaded first, both coexist.
+    """
+    import torch._dynamo  # noqa: F401
+
+    try:
+        import triton  # noqa: F401
+    except ImportError:  # CPU-only torch builds come without triton
+        pass
+
+
 def worker_threads() -> int:
     """Torch threads for jobs: all cores but one, so the GUI thread always has a core."""
     return max(1, (os.cpu_count() or 2) - 1)

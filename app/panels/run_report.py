@@ -65,15 +65,15 @@ class RunReport(QWidget):
         right.addWidget(self.checkpoints)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(left, 3)
-        layout.addLayout(right, 1)
+        layout.addLayout(left, 5)
+        layout.addLayout(right, 2)
 
     def clear(self) -> None:
         self.table.setRowCount(0)
         self.checkpoints.clear()
 
     def add_checkpoint(self, epoch: int) -> None:
-        label = "epoch 0 (initialisation)" if epoch == 0 else f"epoch {epoch}"
+        label = "epoch 0 (init)" if epoch == 0 else f"epoch {epoch}"
         item = QListWidgetItem(label)
         item.setData(Qt.ItemDataRole.UserRole, epoch)
         self.checkpoints.addItem(item)

@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 TRAIN_PEN = pg.mkPen("#1565c0", width=2)
 TEST_PEN = pg.mkPen("#e65100", width=2)
 OTHER_PEN = pg.mkPen("#2e7d32", width=2)
+# Legends sit where the curves usually are not: loss falls (top right free), accuracy rises.
+LEGEND_OFFSET = {"Loss": (-5, 5), "Accuracy": (-5, -5)}
 # plot title -> [(metric name, legend label, pen)]
 PLOTS = {
     "Loss": [("train_loss", "train", TRAIN_PEN), ("test_loss", "test", TEST_PEN)],
@@ -35,8 +37,8 @@ class TrainingCurves(QWidget):
             plot = self.canvas.addPlot(row=i // 2, col=i % 2, title=title)
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel("bottom", "epoch")
-            if len(series) > 1:
-                plot.addLegend(offset=(-5, 5))
+            if title in LEGEND_OFFSET:
+                plot.addLegend(offset=LEGEND_OFFSET[title])
             for name, label, pen in series:
                 self.curves[name] = plot.plot([], [], pen=pen, name=label, symbol="o", symbolSize=4,
                                               symbolBrush=pen.color(), symbolPen=None)

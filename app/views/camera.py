@@ -7,6 +7,7 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import pyvista as pv
+from PySide6.QtWidgets import QApplication
 
 from engine.errors import ConfigError
 
@@ -18,8 +19,9 @@ MAX_SIDE = 8192
 ISO_DIRECTION = (-1.0, -1.7, 1.25)
 
 
-def apply_camera(plotter: pv.Plotter, preset: str) -> None:
-    """Point every (linked) camera of ``plotter`` at one of :data:`CAMERA_PRESETS`."""
+def apply_camera(plotter: pv.Plotter, preset: str, zoom: float = 1.0, shift: float = 0.0) -> None:
+    """Point every (linked) camera of ``plotter`` at one of :data:`CAMERA_PRESETS`; ``shift``
+    moves the picture left by that fraction of the half-width (room for a colour bar)."""
     if preset not in CAMERA_PRESETS:
         raise ConfigError("camera", preset, f"one of {', '.join(CAMERA_PRESETS)}", "3D view")
     for renderer in plotter.renderers:  # a map from above reads best without perspective
@@ -31,6 +33,8 @@ def apply_camera(plotter: pv.Plotter, preset: str) -> None:
     else:
         plotter.view_vector(ISO_DIRECTION, viewup=(0.0, 0.0, 1.0), render=False)
     plotter.reset_camera(render=False)
+    plotter.camera.zoom(zoom)
+    plotter.camera.SetWindowCenter(shift, 0.0)
     plotter.render()
 
 
@@ -93,3 +97,11 @@ def _cameras(plotter: pv.Plotter) -> list:
     """Distinct cameras (linked views share one, so it must be turned only once)."""
     unique = {id(r.camera): r.camera for r in plotter.renderers}
     return list(unique.values())
+
+
+def release_on_quit(plotter: pv.Plotter) -> None:
+    """Close ``plotter`` before the application quits: a GL context still alive when Qt tears
+    the window down crashes the interpreter at exit."""
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(plotter.close)

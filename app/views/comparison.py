@@ -16,7 +16,7 @@ from pyvistaqt import QtInteractor
 
 from app.display import DisplaySettings
 from app.display_data import SurfaceLike, accuracy_metric, centre_values, color_limits, format_accuracy
-from app.views.camera import apply_camera, save_screenshot, write_orbit_movie
+from app.views.camera import apply_camera, release_on_quit, save_screenshot, write_orbit_movie
 from app.views.scene import SurfaceScene
 from engine.errors import ConfigError
 
@@ -91,6 +91,7 @@ class ComparisonView(QWidget):
             self.plotter.close()
             self.plotter.deleteLater()
         self.plotter = QtInteractor(self, shape=(1, panels), border=True, border_color="#b0b0b0")
+        release_on_quit(self.plotter)
         self.plotter.set_background("white", top="#dfe6ee", all_renderers=True)
         self._layout.addWidget(self.plotter)
 
@@ -115,7 +116,7 @@ class ComparisonView(QWidget):
         self.plotter.render()
 
     def set_camera(self, preset: str) -> None:
-        apply_camera(self.plotter, preset)
+        apply_camera(self.plotter, preset, zoom=0.9)  # narrow panels: keep the corners in view
 
     def screenshot(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
         return save_screenshot(self.plotter, path, size)

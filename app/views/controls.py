@@ -7,11 +7,9 @@ settings object, and :attr:`DisplayControls.camera_requested` with a preset name
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import qtawesome as qta
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,30 +25,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.display import COLORMAPS, DisplaySettings, field_help
+from app.display import COLORMAPS, DisplaySettings, field_help, parse_levels
 from app.display_data import SurfaceLike
 from app.views.slider_box import SliderBox
-from engine.errors import LossLabError
+from engine.errors import ConfigError, LossLabError
 
 CAMERA_BUTTONS = (("top", "fa5s.arrow-down", "Look straight down (map view)"),
                   ("iso", "fa5s.cube", "Oblique view from a corner"),
                   ("front", "fa5s.eye", "Side view along β"),
                   ("reset", "fa5s.undo", "Reset the camera"))
 DEBOUNCE_MS = 60  # sliders fire on every pixel; the views redraw once the hand pauses
-
-
-def parse_levels(text: str) -> tuple[float, ...]:
-    """'0.5, 1, 2' -> (0.5, 1.0, 2.0); ValueError with the offending item otherwise."""
-    items = [t for t in text.replace(";", ",").replace(" ", ",").split(",") if t]
-    levels = []
-    for item in items:
-        try:
-            levels.append(float(item))
-        except ValueError:
-            raise ValueError(f"'{item}' is not a number") from None
-        if not math.isfinite(levels[-1]):
-            raise ValueError(f"'{item}' is not a finite number")
-    return tuple(levels)
 
 
 class DisplayControls(QWidget):
@@ -169,6 +153,7 @@ class DisplayControls(QWidget):
             button = QToolButton()
             button.setIcon(qta.icon(icon_name))
             button.setText(preset)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             button.setToolTip(tip)
             button.clicked.connect(lambda _=False, p=preset: self.camera_requested.emit(p))
             row.addWidget(button)
@@ -286,8 +271,8 @@ class DisplayControls(QWidget):
         try:
             levels = parse_levels(self.levels.text())
             self.levels_error.setText("")
-        except ValueError as err:
-            self.levels_error.setText(str(err))
+        except ConfigError as err:
+            self.levels_error.setText(f"'{err.value}' is not a number")
             return
         try:
             settings = self._collect(levels)

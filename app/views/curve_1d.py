@@ -45,7 +45,8 @@ class Curve1DView(QWidget):
         self.acc_plot.setLabel("bottom", "α")
         for plot in (self.loss_plot, self.acc_plot):
             plot.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
+        self.legend = self.loss_plot.addLegend(labelTextColor="#202020", brush=pg.mkBrush(255, 255, 255, 200))
+        self.legend.anchor(itemPos=(0.5, 0), parentPos=(0.5, 0), offset=(0, 5))  # loss valleys leave it free
         self.info = QLabel("Open or compute a 1D surface to see its curves here.")
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)

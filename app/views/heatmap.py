@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from app.display import DisplaySettings
 from app.display_data import (
@@ -58,10 +59,16 @@ class HeatmapView(QWidget):
         self.plot = self.graphics.addPlot()
         self.plot.setLabel("bottom", "α")
         self.plot.setLabel("left", "β")
-        self.plot.getViewBox().setBackgroundColor(PENDING_GREY)
+        for side in ("bottom", "left"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.plot.setAspectLocked(True)
+        # Grey under the grid only: uncomputed points are transparent and show it through.
+        self.pending = QGraphicsRectItem()
+        self.pending.setBrush(QBrush(QColor(PENDING_GREY)))
+        self.pending.setPen(QPen(Qt.PenStyle.NoPen))
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.plot.addItem(self.image)
+        for item in (self.pending, self.image):
+            self.plot.addItem(item)
         self.contours = pg.PlotDataItem(pen=pg.mkPen("#202020", width=1.2), connect="finite")
         self.path = pg.PlotDataItem(pen=pg.mkPen("#e8202a", width=2.5), symbol="o", symbolSize=6,
                                     symbolBrush="#e8202a", symbolPen=None)
@@ -115,6 +122,7 @@ class HeatmapView(QWidget):
         limits = self.color_limits()
         self.image.setImage(shown, autoLevels=False)
         self.image.setRect(_cell_rect(s.x, s.y))
+        self.pending.setRect(_cell_rect(s.x, s.y))
         self.bar.setColorMap(colormap(settings.colormap))
         self.bar.setLevels(limits)
         self.bar.getAxis("right").setLabel(settings.metric_label(self.metric))

@@ -173,7 +173,8 @@ class SurfaceScene:
         show_bar = scalar_bar and settings.show_scalar_bar
         self._bar_title = settings.metric_label(self.metric) if show_bar else ""
         bar = dict(title=settings.metric_label(self.metric), n_labels=5, fmt="%.3g", vertical=True,
-                   position_x=0.86, position_y=0.12, height=0.7, width=0.06)
+                   position_x=0.89, position_y=0.2, height=0.6, width=0.045, color="#202020",
+                   title_font_size=13, label_font_size=11, unconstrained_font_size=True)
         look = dict(pbr=settings.pbr, metallic=settings.metallic, roughness=settings.roughness) \
             if settings.pbr else dict(specular=settings.specular, specular_power=30.0)
         self.actors["relief"] = p.add_mesh(

@@ -23,7 +23,7 @@ from vtkmodules.vtkRenderingCore import vtkCellPicker
 
 from app.display import DisplaySettings
 from app.display_data import Probe, SurfaceLike, color_limits, probe
-from app.views.camera import apply_camera, save_screenshot, write_orbit_movie
+from app.views.camera import apply_camera, release_on_quit, save_screenshot, write_orbit_movie
 from app.views.scene import SurfaceScene
 
 
@@ -36,6 +36,7 @@ class Surface3DView(QWidget):
         super().__init__(parent)
         self.settings = settings or DisplaySettings()
         self.plotter = QtInteractor(self)
+        release_on_quit(self.plotter)
         self.plotter.set_background("white", top="#dfe6ee")
         self.scene = SurfaceScene(self.plotter)
         self.info = QLabel("Open or compute a surface to see it here.")
@@ -107,7 +108,7 @@ class Surface3DView(QWidget):
     # ---- camera and files -------------------------------------------------------------
     def set_camera(self, preset: str) -> None:
         """'top', 'iso', 'front' or 'reset' (iso, zoomed to fit)."""
-        apply_camera(self.plotter, preset)
+        apply_camera(self.plotter, preset, shift=0.12 if self.settings.show_scalar_bar else 0.0)
 
     def screenshot(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
         """Save the 3D view as PNG/JPEG at ``size`` = (width, height) pixels (default: as shown)."""

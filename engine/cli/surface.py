@@ -20,22 +20,30 @@ EXAMPLES = """examples:
   losslab surface run.h5 --x=-1:1:51 --y=-1:1:51 --split test --out surface.h5
   losslab surface run.h5 --x=-1:1:51 --average 20 --out curve.h5          # mean +- std of 20 directions
   losslab surface run.h5 --directions pca --x=-1.2:1.2:41 --y=-1.2:1.2:41 --out pca.h5
-  losslab surface small.h5 --directions interpolate --to large.h5 --x=-0.5:1.5:401 --dir-type states --out ab.h5
+  losslab surface small.h5 --directions interpolate --to large.h5 --x=-0.5:1.5:401 \\
+      --dir-type states --out ab.h5
 Re-running the same command after an interruption computes only the missing points.
 Grid axes start with '-', so write --x=-1:1:51 (with '=')."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "surface", help="compute a 1D or 2D loss surface around a checkpoint",
+        "surface",
+        help="compute a 1D or 2D loss surface around a checkpoint",
         description="Evaluate loss and accuracy on a grid theta + alpha*x + beta*y around a "
-                    "checkpoint of a run and store it (resumably) in a loss-landscape compatible HDF5 file.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "checkpoint of a run and store it (resumably) in a loss-landscape compatible HDF5 file.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("run_file", metavar="RUN.h5", help="run file written by 'losslab train'")
     for f in dataclasses.fields(SurfaceOptions):
         _add_option(parser, f)
-    parser.add_argument("--out", required=True, metavar="SURFACE.h5",
-                        help="surface file to write; an existing one made by the same command is resumed")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="SURFACE.h5",
+        help="surface file to write; an existing one made by the same command is resumed",
+    )
     parser.set_defaults(run=run)
 
 
@@ -47,16 +55,27 @@ def _add_option(parser: argparse.ArgumentParser, f: dataclasses.Field) -> None:
     if str(f.type) == "bool":
         parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
         return
-    parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, help=help_text,
-                        type=int if str(f.type) == "int" else str, choices=meta.get("choices"),
-                        metavar=_metavar(f))
+    parser.add_argument(
+        flag,
+        dest=f.name,
+        default=argparse.SUPPRESS,
+        help=help_text,
+        type=int if str(f.type) == "int" else str,
+        choices=meta.get("choices"),
+        metavar=_metavar(f),
+    )
 
 
 def _metavar(f: dataclasses.Field) -> str | None:
     if "choices" in f.metadata:
         return None
-    return {"x": "MIN:MAX:N", "y": "MIN:MAX:N", "to": "RUN.h5[:EPOCH]", "via": "RUN.h5[:EPOCH]",
-            "checkpoint": "EPOCH|final"}.get(f.name, "N")
+    return {
+        "x": "MIN:MAX:N",
+        "y": "MIN:MAX:N",
+        "to": "RUN.h5[:EPOCH]",
+        "via": "RUN.h5[:EPOCH]",
+        "checkpoint": "EPOCH|final",
+    }.get(f.name, "N")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,11 +93,15 @@ def summary(path: str) -> str:
     """Where the surface is and what it holds, for the terminal."""
     surface = load_surface(path)
     shape = "x".join(str(n) for n in (len(surface.x), *(() if surface.y is None else (len(surface.y),))))
-    lines = [f"surface: {path} ({'2D' if surface.is_2d else '1D'}, {shape} points, "
-             f"{surface.attrs.get('compute_seconds', 0.0):.1f} s of evaluation)"]
+    lines = [
+        f"surface: {path} ({'2D' if surface.is_2d else '1D'}, {shape} points, "
+        f"{surface.attrs.get('compute_seconds', 0.0):.1f} s of evaluation)"
+    ]
     for name, values in surface.values.items():
         finite = values[np.isfinite(values)]
         if finite.size:
-            lines.append(f"  {name}: min {finite.min():.4g}, max {finite.max():.4g}"
-                         + (f", {values.size - finite.size} not finite" if finite.size < values.size else ""))
+            lines.append(
+                f"  {name}: min {finite.min():.4g}, max {finite.max():.4g}"
+                + (f", {values.size - finite.size} not finite" if finite.size < values.size else "")
+            )
     return "\n".join(lines)

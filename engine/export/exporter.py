@@ -37,7 +37,7 @@ def export_surface(
     """
     if options is None:
         options = ExportOptions(format=fmt, metric=metric, log=log, zmax=zmax, zscale=zscale,
-                                size=tuple(size), colormap=colormap, contours=contours)
+                                size=size, colormap=colormap, contours=contours)
     out = Path(out)
     if out.is_dir():
         raise ConfigError("out", str(out), "a file name, not a folder")

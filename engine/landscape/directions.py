@@ -30,10 +30,10 @@ class Directions:
     """The centre of the grid and the direction(s) along its axes."""
 
     method: str
-    origin: ParamVector               # the model at alpha = beta = 0
-    xs: list[ParamVector]             # the x direction; N of them for averaged 1D curves
+    origin: ParamVector  # the model at alpha = beta = 0
+    xs: list[ParamVector]  # the x direction; N of them for averaged 1D curves
     y: ParamVector | None = None
-    cosine: float = float("nan")      # between x and y (NaN in 1D)
+    cosine: float = float("nan")  # between x and y (NaN in 1D)
     pca: TrajectoryPCA | None = None
     picked: tuple[int, int] | None = None  # candidate indices of a picked random pair
 
@@ -74,8 +74,8 @@ def candidate_cosines(make: Callable[[int], torch.Tensor], count: int, numel: in
         for b0 in range(a0, count, block):
             b = a if b0 == a0 else torch.stack([make(k) for k in range(b0, min(b0 + block, count))]).double()
             g = (a @ b.T).numpy()
-            gram[a0:a0 + len(a), b0:b0 + len(b)] = g
-            gram[b0:b0 + len(b), a0:a0 + len(a)] = g.T
+            gram[a0 : a0 + len(a), b0 : b0 + len(b)] = g
+            gram[b0 : b0 + len(b), a0 : a0 + len(a)] = g.T
     scale = np.sqrt(np.clip(np.diag(gram), 1e-300, None))
     return gram / np.outer(scale, scale)
 
@@ -91,6 +91,7 @@ def gram_schmidt(x: ParamVector, y: ParamVector) -> ParamVector:
 
 def random_directions(origin: ParamVector, o: SurfaceOptions) -> Directions:
     """1D: one direction (or ``average`` of them); 2D: a picked or Gram-Schmidt pair."""
+
     def make(index: int) -> ParamVector:
         return random_direction(origin, o.seed, index, o.norm, o.ignore)
 
@@ -105,9 +106,15 @@ def random_directions(origin: ParamVector, o: SurfaceOptions) -> Directions:
     return Directions("random", origin, [make(i)], make(j), float(cosines[i, j]), picked=(i, j))
 
 
-def interpolation_directions(a: ModelSource, a_epoch: int | str, b: ModelSource, b_epoch: int | str,
-                             dir_type: str, c: ModelSource | None = None,
-                             c_epoch: int | str = "final") -> Directions:
+def interpolation_directions(
+    a: ModelSource,
+    a_epoch: int | str,
+    b: ModelSource,
+    b_epoch: int | str,
+    dir_type: str,
+    c: ModelSource | None = None,
+    c_epoch: int | str = "final",
+) -> Directions:
     """theta(alpha, beta) = A + alpha (B - A) + beta (C - A): alpha = 1 is B, beta = 1 is C."""
     origin = a.vector(a_epoch, dir_type)
     a_name = f"{a.name} (epoch {a.resolve(a_epoch)})"
@@ -121,15 +128,21 @@ def interpolation_directions(a: ModelSource, a_epoch: int | str, b: ModelSource,
 def init_directions(source: ModelSource, checkpoint: int | str, dir_type: str) -> Directions:
     """Goodfellow et al.: alpha = 0 is the initialisation, alpha = 1 the checkpoint."""
     if 0 not in source.epochs:
-        raise ConfigError("directions", "init", f"a run that stored its initialisation (epoch 0); "
-                          f"{source.name} starts at epoch {source.epochs[0]}", SOURCE)
+        raise ConfigError(
+            "directions",
+            "init",
+            f"a run that stored its initialisation (epoch 0); "
+            f"{source.name} starts at epoch {source.epochs[0]}",
+            SOURCE,
+        )
     directions = interpolation_directions(source, 0, source, checkpoint, dir_type)
     directions.method = "init"
     return directions
 
 
-def build_directions(source: ModelSource, o: SurfaceOptions,
-                     open_run: Callable[[str], ModelSource] = as_source) -> Directions:
+def build_directions(
+    source: ModelSource, o: SurfaceOptions, open_run: Callable[[str], ModelSource] = as_source
+) -> Directions:
     """The directions ``o`` asks for, around ``o.checkpoint`` of ``source``."""
     if o.directions == "random":
         return random_directions(source.vector(o.checkpoint, o.dir_type), o)
@@ -140,5 +153,12 @@ def build_directions(source: ModelSource, o: SurfaceOptions,
         return init_directions(source, o.checkpoint, o.dir_type)
     b_path, b_epoch = parse_run_reference(o.to or "")
     c = parse_run_reference(o.via) if o.via else None
-    return interpolation_directions(source, o.checkpoint, open_run(b_path), b_epoch, o.dir_type,
-                                    open_run(c[0]) if c else None, c[1] if c else "final")
+    return interpolation_directions(
+        source,
+        o.checkpoint,
+        open_run(b_path),
+        b_epoch,
+        o.dir_type,
+        open_run(c[0]) if c else None,
+        c[1] if c else "final",
+    )

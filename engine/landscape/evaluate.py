@@ -52,8 +52,16 @@ def metric_names(splits: tuple[str, ...] | list[str], classification: bool) -> l
 class PointEvaluator:
     """Evaluates one model at points of the plane spanned by ``directions``."""
 
-    def __init__(self, model: nn.Module, directions: Directions, data: Data, loss: str,
-                 device: torch.device, batch_size: int = 256, bn_train_mode: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        directions: Directions,
+        data: Data,
+        loss: str,
+        device: torch.device,
+        batch_size: int = 256,
+        bn_train_mode: bool = False,
+    ) -> None:
         _tune_allocator()
         self.device, self.batch_size = device, batch_size
         self.loss_fn = loss_function(loss)
@@ -64,14 +72,15 @@ class PointEvaluator:
         if any(x.dim() == 4 for x, _ in self.data.values()):
             self._try_channels_last()
         named = dict(self.model.named_parameters()) | dict(self.model.named_buffers())
-        self._live = [named[k] for k in directions.origin]
+        self._keys = list(directions.origin)
+        self._live = [named[k] for k in self._keys]
         self._origin = self._on_device(directions.origin)
         self._xs = [self._on_device(x) for x in directions.xs]
         self._y = self._on_device(directions.y) if directions.y is not None else None
 
     def _on_device(self, vector: Mapping[str, Tensor]) -> list[Tensor]:
         # empty_like keeps each live tensor's memory format, so the foreach ops stay elementwise
-        return [torch.empty_like(live).copy_(t) for live, t in zip(self._live, vector.values(), strict=True)]
+        return [torch.empty_like(live).copy_(vector[k]) for live, k in zip(self._live, self._keys)]
 
     def _try_channels_last(self) -> None:
         """Channels-last convolutions are ~1.8x faster on CPU; keep them only if the model accepts them."""
@@ -83,7 +92,9 @@ class PointEvaluator:
         except RuntimeError:
             self.model.to(memory_format=torch.contiguous_format)
             return
-        self.data = {s: (x.contiguous(memory_format=torch.channels_last), y) for s, (x, y) in self.data.items()}
+        self.data = {
+            s: (x.contiguous(memory_format=torch.channels_last), y) for s, (x, y) in self.data.items()
+        }
 
     def set_point(self, alpha: float, beta: float = 0.0, direction: int = 0) -> None:
         """Model parameters := theta + alpha * x[direction] + beta * y, in place."""
@@ -106,8 +117,8 @@ class PointEvaluator:
                 loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
                 correct = torch.zeros((), dtype=torch.int64, device=self.device)
                 for start in range(0, len(inputs), self.batch_size):
-                    outputs = self.model(inputs[start:start + self.batch_size])
-                    batch_labels = labels[start:start + self.batch_size]
+                    outputs = self.model(inputs[start : start + self.batch_size])
+                    batch_labels = labels[start : start + self.batch_size]
                     loss_sum += self.loss_fn(outputs, batch_labels, reduction="sum").double()
                     correct += correct_count(outputs, batch_labels).to(torch.int64)
                 metrics[f"{split}_loss"] = loss_sum.item() / len(inputs)

@@ -31,7 +31,9 @@ def parse_axis(spec: str, key: str = "x") -> np.ndarray:
     try:
         count = int(parts[2])
     except ValueError:
-        raise ConfigError(key, spec, f"a whole number of points N (found {parts[2]!r}) in {expected}") from None
+        raise ConfigError(
+            key, spec, f"a whole number of points N (found {parts[2]!r}) in {expected}"
+        ) from None
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ConfigError(key, spec, f"finite MIN and MAX in {expected}")
     if count < 1:

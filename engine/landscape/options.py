@@ -35,28 +35,38 @@ class SurfaceOptions:
     checkpoint: int | str = _opt("final", "epoch of the run to look around, or 'final'")
     x: str = _opt("-1:1:51", "x axis as MIN:MAX:N (write --x=-1:1:51 on the command line)")
     y: str | None = _opt(None, "y axis as MIN:MAX:N; leave out for a 1D curve")
-    directions: str = _opt("random", "random directions, PCA of the training trajectory, interpolation "
-                           "to another run (--to, --via) or from the initialisation (init)",
-                           choices=METHODS)
+    directions: str = _opt(
+        "random",
+        "random directions, PCA of the training trajectory, interpolation "
+        "to another run (--to, --via) or from the initialisation (init)",
+        choices=METHODS,
+    )
     to: str | None = _opt(None, "interpolate: OTHER_RUN.h5[:EPOCH], alpha = 1 is this model")
     via: str | None = _opt(None, "interpolate in 2D: THIRD_RUN.h5[:EPOCH], beta = 1 is this model")
-    norm: str = _opt("filter", "random directions: rescale each filter, layer or nothing to the model",
-                     choices=NORMS)
-    ignore: str = _opt("biasbn", "biasbn: no perturbation of biases and batch-norm tensors (dim <= 1)",
-                       choices=IGNORES)
-    dir_type: str = _opt("weights", "weights: parameters; states: parameters + BN running mean/var",
-                         choices=DIR_TYPES)
+    norm: str = _opt(
+        "filter", "random directions: rescale each filter, layer or nothing to the model", choices=NORMS
+    )
+    ignore: str = _opt(
+        "biasbn", "biasbn: no perturbation of biases and batch-norm tensors (dim <= 1)", choices=IGNORES
+    )
+    dir_type: str = _opt(
+        "weights", "weights: parameters; states: parameters + BN running mean/var", choices=DIR_TYPES
+    )
     candidates: int = _opt(50, "random 2D: pick the most orthogonal pair of this many directions", min=2)
-    orthogonalize: str = _opt("pick", "random 2D: pick the most orthogonal pair, or Gram-Schmidt",
-                              choices=ORTHOGONALIZE)
+    orthogonalize: str = _opt(
+        "pick", "random 2D: pick the most orthogonal pair, or Gram-Schmidt", choices=ORTHOGONALIZE
+    )
     split: str = _opt("both", "data to evaluate: train, test or both in one pass", choices=SPLITS)
     subset: int = _opt(0, "evaluate a seeded random subset of N samples per split (0 = all)", min=0)
     average: int = _opt(0, "1D: average the curve over N random directions (mean and std; 0 = off)", min=0)
     seed: int = _opt(0, "seed for directions and the subset", min=0)
     device: str = _opt("auto", "where to evaluate", choices=DEVICES)
     batch_size: int = _opt(256, "samples per forward pass", min=1)
-    bn_train_mode: bool = _opt(False, "evaluate batch-norm with batch statistics instead of the "
-                               "running ones (eval mode is the default, as in loss-landscape)")
+    bn_train_mode: bool = _opt(
+        False,
+        "evaluate batch-norm with batch statistics instead of the "
+        "running ones (eval mode is the default, as in loss-landscape)",
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -173,13 +183,19 @@ def _check_combinations(o: SurfaceOptions) -> None:
     if method == "interpolate" and not o.to:
         raise ConfigError("to", o.to, "OTHER_RUN.h5[:EPOCH] for directions = 'interpolate'", SOURCE)
     if method == "interpolate" and o.y is not None and not o.via:
-        raise ConfigError("via", o.via, "THIRD_RUN.h5[:EPOCH]: a 2D interpolation is the plane "
-                          "through three models", SOURCE)
+        raise ConfigError(
+            "via", o.via, "THIRD_RUN.h5[:EPOCH]: a 2D interpolation is the plane through three models", SOURCE
+        )
     if method == "interpolate" and o.via and o.y is None:
         raise ConfigError("y", o.y, "a y axis (MIN:MAX:N) when --via gives a third model", SOURCE)
     for key in ("to", "via"):
         if getattr(o, key) and method != "interpolate":
             raise ConfigError(key, getattr(o, key), f"no --{key} unless directions = 'interpolate'", SOURCE)
     if o.average >= 2 and (method != "random" or o.y is not None):
-        raise ConfigError("average", o.average, "0 or 1 unless the surface is a 1D curve along random "
-                          "directions (averaging is for 1D random curves)", SOURCE)
+        raise ConfigError(
+            "average",
+            o.average,
+            "0 or 1 unless the surface is a 1D curve along random "
+            "directions (averaging is for 1D random curves)",
+            SOURCE,
+        )

@@ -42,8 +42,11 @@ def direction_keys(model: nn.Module, dir_type: str) -> list[str]:
     """Names a direction of ``dir_type`` covers, in ``named_parameters()`` order then buffers."""
     keys = [name for name, _ in model.named_parameters()]
     if dir_type == "states":
-        keys += [name for name, buf in model.named_buffers()
-                 if name.rsplit(".", 1)[-1] in _BN_BUFFERS and buf.is_floating_point()]
+        keys += [
+            name
+            for name, buf in model.named_buffers()
+            if name.rsplit(".", 1)[-1] in _BN_BUFFERS and buf.is_floating_point()
+        ]
     return keys
 
 
@@ -59,7 +62,9 @@ class ParamVector(Mapping[str, Tensor]):
         """Detached float32 CPU copies of ``state[key]`` for each key (a missing key is an error)."""
         missing = [k for k in keys if k not in state]
         if missing:
-            raise RunFileError(f"{source or 'checkpoint'}: no tensor {missing[0]!r} in the stored model state")
+            raise RunFileError(
+                f"{source or 'checkpoint'}: no tensor {missing[0]!r} in the stored model state"
+            )
         return cls({k: state[k].detach().to("cpu", torch.float32).clone() for k in keys})
 
     @classmethod
@@ -71,8 +76,12 @@ class ParamVector(Mapping[str, Tensor]):
 
     def randn_like(self, generator: torch.Generator) -> ParamVector:
         """Standard Gaussian entries drawn on the CPU in key order (same on every device)."""
-        return ParamVector({k: torch.randn(t.shape, generator=generator, dtype=torch.float32).to(t.device)
-                            for k, t in self._t.items()})
+        return ParamVector(
+            {
+                k: torch.randn(t.shape, generator=generator, dtype=torch.float32).to(t.device)
+                for k, t in self._t.items()
+            }
+        )
 
     def clone(self) -> ParamVector:
         return ParamVector({k: t.clone() for k, t in self._t.items()})
@@ -108,8 +117,9 @@ class ParamVector(Mapping[str, Tensor]):
 
     def dot(self, other: Mapping[str, Tensor]) -> float:
         """Inner product accumulated in float64."""
-        return float(sum(torch.dot(t.flatten().double(), other[k].flatten().double())
-                         for k, t in self._t.items()))
+        return float(
+            sum(torch.dot(t.flatten().double(), other[k].flatten().double()) for k, t in self._t.items())
+        )
 
     def norm(self) -> float:
         return self.dot(self) ** 0.5
@@ -172,15 +182,20 @@ class ParamVector(Mapping[str, Tensor]):
         if list(self._t) != list(other._t):
             only_self = sorted(set(self._t) - set(other._t))
             only_other = sorted(set(other._t) - set(self._t))
-            detail = (f"{name} has {only_self[0]!r} which {other_name} lacks" if only_self else
-                      f"{other_name} has {only_other[0]!r} which {name} lacks" if only_other else
-                      "their tensors are stored in a different order")
+            detail = (
+                f"{name} has {only_self[0]!r} which {other_name} lacks"
+                if only_self
+                else f"{other_name} has {only_other[0]!r} which {name} lacks"
+                if only_other
+                else "their tensors are stored in a different order"
+            )
             raise RunFileError(f"{name} and {other_name} hold different architectures: {detail}")
         for k, t in self._t.items():
             if t.shape != other._t[k].shape:
                 raise RunFileError(
                     f"{name} and {other_name} hold different architectures: {k!r} has shape "
-                    f"{tuple(t.shape)} in {name} but {tuple(other._t[k].shape)} in {other_name}")
+                    f"{tuple(t.shape)} in {name} but {tuple(other._t[k].shape)} in {other_name}"
+                )
 
 
 def difference(start: ParamVector, end: ParamVector, start_name: str, end_name: str) -> ParamVector:

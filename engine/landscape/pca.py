@@ -28,12 +28,12 @@ _CHUNK = 1 << 22  # parameters per float64 block while forming the Gram matrix
 
 @dataclass
 class TrajectoryPCA:
-    origin: ParamVector               # the checkpoint at the centre
-    x: ParamVector                    # first component, length ``scale``
-    y: ParamVector                    # second component, length ``scale``
+    origin: ParamVector  # the checkpoint at the centre
+    x: ParamVector  # first component, length ``scale``
+    y: ParamVector  # second component, length ``scale``
     explained_variance_ratio: np.ndarray  # (2,)
-    epochs: np.ndarray                # (K,) every checkpoint on the path, the centre last
-    path: np.ndarray                  # (K, 2) coordinates in units of x and y
+    epochs: np.ndarray  # (K,) every checkpoint on the path, the centre last
+    path: np.ndarray  # (K, 2) coordinates in units of x and y
     scale: float
 
 
@@ -42,7 +42,7 @@ def principal_plane(rows: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndar
     unit components (2, P) float64), computed from the K x K Gram matrix in float64."""
     gram = torch.zeros(len(rows), len(rows), dtype=torch.float64)
     for c in range(0, rows.shape[1], _CHUNK):
-        block = rows[:, c:c + _CHUNK].double()
+        block = rows[:, c : c + _CHUNK].double()
         gram += block @ block.T
     eigenvalues, vectors = torch.linalg.eigh(gram)
     top = torch.argsort(eigenvalues, descending=True)[:2]
@@ -52,7 +52,7 @@ def principal_plane(rows: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndar
     singular = energy.sqrt()
     components = torch.zeros(2, rows.shape[1], dtype=torch.float64)
     for c in range(0, rows.shape[1], _CHUNK):
-        components[:, c:c + _CHUNK] = left.T @ rows[:, c:c + _CHUNK].double()
+        components[:, c : c + _CHUNK] = left.T @ rows[:, c : c + _CHUNK].double()
     components /= singular.clamp(min=1e-300)[:, None]
     total = float(eigenvalues.clamp(min=0).sum())
     ratio = (energy / total).numpy() if total > 0 else np.zeros(2)
@@ -64,16 +64,29 @@ def trajectory_pca(source: ModelSource, checkpoint: int | str, dir_type: str, ig
     centre = source.resolve(checkpoint)
     epochs = [e for e in source.epochs if e <= centre]
     if len(epochs) < 3:
-        raise ConfigError("directions", "pca", f"a run with at least 3 stored checkpoints up to epoch {centre}; "
-                          f"{source.name} has {len(epochs)} (epochs {', '.join(map(str, epochs))})",
-                          source.name)
+        raise ConfigError(
+            "directions",
+            "pca",
+            f"a run with at least 3 stored checkpoints up to epoch {centre}; "
+            f"{source.name} has {len(epochs)} (epochs {', '.join(map(str, epochs))})",
+            source.name,
+        )
     origin = source.vector(centre, dir_type)
-    rows = torch.stack([source.vector(e, dir_type, cache=False).clone().sub_(origin)
-                        .zero_ignored_(ignore).flatten() for e in epochs[:-1]])
+    rows = torch.stack(
+        [
+            source.vector(e, dir_type, cache=False).clone().sub_(origin).zero_ignored_(ignore).flatten()
+            for e in epochs[:-1]
+        ]
+    )
     singular, left, ratio, components = principal_plane(rows)
     if singular[1] <= 1e-12 * max(singular[0], 1e-300):
-        raise ConfigError("directions", "pca", f"a trajectory that spans a plane; the checkpoints of "
-                          f"{source.name} lie on one line, so PCA has no second direction", source.name)
+        raise ConfigError(
+            "directions",
+            "pca",
+            f"a trajectory that spans a plane; the checkpoints of "
+            f"{source.name} lie on one line, so PCA has no second direction",
+            source.name,
+        )
     path = np.vstack([left * singular, np.zeros((1, 2))])
     scale = float(np.abs(path).max())
     x, y = (_unflatten(origin, components[k] * scale) for k in range(2))
@@ -83,6 +96,6 @@ def trajectory_pca(source: ModelSource, checkpoint: int | str, dir_type: str, ig
 def _unflatten(like: ParamVector, flat: torch.Tensor) -> ParamVector:
     out, start = {}, 0
     for k, t in like.items():
-        out[k] = flat[start:start + t.numel()].view(t.shape).to(torch.float32).clone()
+        out[k] = flat[start : start + t.numel()].view(t.shape).to(torch.float32).clone()
         start += t.numel()
     return ParamVector(out)

@@ -25,10 +25,10 @@ Epoch = int | str  # an epoch number or "final"
 class ModelSource:
     """A model with stored states (by epoch), evaluation tensors and the loss it was trained with."""
 
-    name: str                                   # shown in messages: the run file or a label
-    loss: str                                   # "ce" | "mse" | "mae"
-    epochs: list[int]                           # stored states, sorted; 0 = initialisation
-    build_model: Callable[[Epoch], nn.Module]   # a fresh model holding the state of an epoch
+    name: str  # shown in messages: the run file or a label
+    loss: str  # "ce" | "mse" | "mae"
+    epochs: list[int]  # stored states, sorted; 0 = initialisation
+    build_model: Callable[[Epoch], nn.Module]  # a fresh model holding the state of an epoch
     read_state: Callable[[Epoch], Mapping[str, Tensor]]
     read_split: Callable[[str], tuple[Tensor, Tensor]]
     path: Path | None = None
@@ -37,14 +37,25 @@ class ModelSource:
     @classmethod
     def from_run(cls, run: Any) -> ModelSource:
         """Adapter over ``engine.load_run(path)``'s Run."""
-        return cls(name=str(run.path), loss=run.config.train.loss, epochs=sorted(run.epochs),
-                   build_model=run.model, read_state=run.state_dict, read_split=run.tensors,
-                   path=Path(run.path))
+        return cls(
+            name=str(run.path),
+            loss=run.config.train.loss,
+            epochs=sorted(run.epochs),
+            build_model=run.model,
+            read_state=run.state_dict,
+            read_split=run.tensors,
+            path=Path(run.path),
+        )
 
     @classmethod
-    def from_module(cls, model: nn.Module, data: Mapping[str, tuple[Tensor, Tensor]], loss: str = "ce",
-                    states: Mapping[int, Mapping[str, Tensor]] | None = None,
-                    name: str = "<model>") -> ModelSource:
+    def from_module(
+        cls,
+        model: nn.Module,
+        data: Mapping[str, tuple[Tensor, Tensor]],
+        loss: str = "ce",
+        states: Mapping[int, Mapping[str, Tensor]] | None = None,
+        name: str = "<model>",
+    ) -> ModelSource:
         """A plain model: ``data`` maps "train"/"test" to (inputs, labels); ``states`` maps
         epochs to state dicts (default: the model's current state as the only, final, epoch)."""
         given = states or {0: model.state_dict()}
@@ -67,8 +78,14 @@ class ModelSource:
                 raise RunFileError(f"{name}: no {split!r} data (have {sorted(data)})")
             return data[split]
 
-        return cls(name=name, loss=loss, epochs=epochs, build_model=build_model,
-                   read_state=read_state, read_split=read_split)
+        return cls(
+            name=name,
+            loss=loss,
+            epochs=epochs,
+            build_model=build_model,
+            read_state=read_state,
+            read_split=read_split,
+        )
 
     @property
     def final_epoch(self) -> int:
@@ -79,8 +96,9 @@ class ModelSource:
         if epoch == "final":
             return self.final_epoch
         if epoch not in self.epochs:
-            raise RunFileError(f"{self.name}: no checkpoint for epoch {epoch}; stored epochs: "
-                               f"{_short(self.epochs)}")
+            raise RunFileError(
+                f"{self.name}: no checkpoint for epoch {epoch}; stored epochs: {_short(self.epochs)}"
+            )
         return int(epoch)
 
     def model(self, epoch: Epoch) -> nn.Module:
@@ -94,8 +112,9 @@ class ModelSource:
         if "keys" not in self._cache:
             template = self.model(self.final_epoch)
             self._cache["keys"] = {t: direction_keys(template, t) for t in ("weights", "states")}
-        vector = ParamVector.from_state(self.read_state(key[0]), self._cache["keys"][dir_type],
-                                        f"{self.name} epoch {key[0]}")
+        vector = ParamVector.from_state(
+            self.read_state(key[0]), self._cache["keys"][dir_type], f"{self.name} epoch {key[0]}"
+        )
         if cache:
             self._cache[key] = vector
         return vector
@@ -115,5 +134,8 @@ def as_source(subject: Any) -> ModelSource:
 
 
 def _short(epochs: list[int]) -> str:
-    return ", ".join(map(str, epochs)) if len(epochs) <= 12 else \
-        ", ".join(map(str, epochs[:5])) + ", ..., " + ", ".join(map(str, epochs[-3:]))
+    return (
+        ", ".join(map(str, epochs))
+        if len(epochs) <= 12
+        else ", ".join(map(str, epochs[:5])) + ", ..., " + ", ".join(map(str, epochs[-3:]))
+    )

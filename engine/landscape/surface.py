@@ -37,10 +37,16 @@ FLUSH_SECONDS = 1.0
 STAGE = "surface"
 
 
-def compute_surface(subject: Any, options: SurfaceOptions, out: str | Path, *,
-                    directions: Directions | None = None, on_event: EventSink = ignore_events,
-                    cancel: CancelToken | None = None,
-                    open_run: Callable[[str], ModelSource] = as_source) -> Path:
+def compute_surface(
+    subject: Any,
+    options: SurfaceOptions,
+    out: str | Path,
+    *,
+    directions: Directions | None = None,
+    on_event: EventSink = ignore_events,
+    cancel: CancelToken | None = None,
+    open_run: Callable[[str], ModelSource] = as_source,
+) -> Path:
     """Evaluate every missing point of the surface ``options`` describes into ``out``.
 
     ``subject`` is a run file path, a Run or a :class:`ModelSource`. ``directions`` overrides
@@ -56,12 +62,40 @@ def compute_surface(subject: Any, options: SurfaceOptions, out: str | Path, *,
         _create(out, source, options, directions, custom)
     else:
         directions = _resume_directions(out, stored, source, options, directions)
-    data = select_subset({s: source.read_split(s) for s in options.splits}, options.subset, options.seed)
-    evaluator = PointEvaluator(source.model(_origin_epoch(source, options, directions)), directions, data,
-                               source.loss, resolve_device(options.device), options.batch_size,
-                               options.bn_train_mode)
-    _evaluate_pending(evaluator, options, out, on_event, cancel)
+    writer = SurfaceWriter(out)
+    try:
+        pending = writer.pending()
+        todo = [p for p in _points(options) if pending[p[0]]]
+        done_before = pending.size - int(pending.sum())
+        note = f" (resuming: {done_before} of {pending.size} already computed)" if done_before else ""
+        on_event(
+            ProgressEvent(STAGE, 0, len(todo), 0.0, f"surface: {len(todo)} points to compute{note} -> {out}")
+        )
+        if todo:
+            _evaluate(
+                _evaluator(source, options, directions),
+                writer,
+                todo,
+                len(options.x_coordinates),
+                on_event,
+                cancel,
+            )
+    finally:
+        writer.close()
     return out
+
+
+def _evaluator(source: ModelSource, options: SurfaceOptions, directions: Directions) -> PointEvaluator:
+    data = select_subset({s: source.read_split(s) for s in options.splits}, options.subset, options.seed)
+    return PointEvaluator(
+        source.model(_origin_epoch(source, options, directions)),
+        directions,
+        data,
+        source.loss,
+        resolve_device(options.device),
+        options.batch_size,
+        options.bn_train_mode,
+    )
 
 
 def _origin_epoch(source: ModelSource, options: SurfaceOptions, directions: Directions) -> int:
@@ -73,8 +107,9 @@ def _existing_attrs(out: Path) -> dict[str, Any] | None:
         return None
     attrs = read_surface_attrs(out)
     if attrs is None:
-        raise RunFileError(f"{out} exists and is not a LossLab surface file; choose another --out "
-                           "(it is never overwritten)")
+        raise RunFileError(
+            f"{out} exists and is not a LossLab surface file; choose another --out (it is never overwritten)"
+        )
     return attrs
 
 
@@ -82,23 +117,41 @@ def _create(out: Path, source: ModelSource, options: SurfaceOptions, d: Directio
     classification = all(not source.read_split(s)[1].dtype.is_floating_point for s in options.splits)
     groups = {"x": _stacked(d.xs)} | ({"y": to_numpy(d.y)} if d.y is not None else {})
     attrs = {
-        "losslab_version": losslab_version(), "run_file": source.name, "loss": source.loss,
+        "losslab_version": losslab_version(),
+        "run_file": source.name,
+        "loss": source.loss,
         "checkpoint_epoch": source.resolve(options.checkpoint),
-        "origin_epoch": _origin_epoch(source, options, d), "method": d.method,
-        "custom_directions": custom, "cosine": float(d.cosine),
-        "picked_candidates": list(d.picked or (-1, -1)), "origin_sha256": d.origin.fingerprint(),
-        "directions_sha256": d.fingerprint(), "accuracy_unit": "percent", "compute_seconds": 0.0,
+        "origin_epoch": _origin_epoch(source, options, d),
+        "method": d.method,
+        "custom_directions": custom,
+        "cosine": float(d.cosine),
+        "picked_candidates": list(d.picked or (-1, -1)),
+        "origin_sha256": d.origin.fingerprint(),
+        "directions_sha256": d.fingerprint(),
+        "accuracy_unit": "percent",
+        "compute_seconds": 0.0,
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         **options.to_attrs(),
     }
     extras = {}
     if d.pca is not None:
-        extras = {"pca/explained_variance": d.pca.explained_variance_ratio, "pca/epochs": d.pca.epochs,
-                  "pca/path_x": d.pca.path[:, 0], "pca/path_y": d.pca.path[:, 1]}
+        extras = {
+            "pca/explained_variance": d.pca.explained_variance_ratio,
+            "pca/epochs": d.pca.epochs,
+            "pca/path_x": d.pca.path[:, 0],
+            "pca/path_y": d.pca.path[:, 1],
+        }
         attrs["pca_scale"] = d.pca.scale
-    create_surface_file(out, options.x_coordinates, options.y_coordinates,
-                        metric_names(options.splits, classification), groups, attrs, extras,
-                        options.average_count)
+    create_surface_file(
+        out,
+        options.x_coordinates,
+        options.y_coordinates,
+        metric_names(options.splits, classification),
+        groups,
+        attrs,
+        extras,
+        options.average_count,
+    )
 
 
 def _stacked(vectors: list[ParamVector]) -> dict[str, np.ndarray]:
@@ -107,30 +160,48 @@ def _stacked(vectors: list[ParamVector]) -> dict[str, np.ndarray]:
     return {k: np.stack([v[k].numpy() for v in vectors]) for k in vectors[0]}
 
 
-def _resume_directions(out: Path, stored: dict[str, Any], source: ModelSource, options: SurfaceOptions,
-                       given: Directions | None) -> Directions:
+def _resume_directions(
+    out: Path, stored: dict[str, Any], source: ModelSource, options: SurfaceOptions, given: Directions | None
+) -> Directions:
     """The stored directions, after checking the file was made by the same command and model."""
     for key, value in options.identity().items():
         if key in stored and stored[key] != value:
-            raise ConfigError(key, value, f"{stored[key]!r} as stored in {out}; resuming needs identical "
-                              "options (use another --out to compute a different surface)", str(out))
+            raise ConfigError(
+                key,
+                value,
+                f"{stored[key]!r} as stored in {out}; resuming needs identical "
+                "options (use another --out to compute a different surface)",
+                str(out),
+            )
     method = str(stored["method"])
     origin = source.vector(0 if method == "init" else options.checkpoint, options.dir_type)
     if origin.fingerprint() != stored["origin_sha256"]:
-        raise RunFileError(f"{out} was computed around another model state than {source.name} epoch "
-                           f"{stored['origin_epoch']} holds now; use another --out")
+        raise RunFileError(
+            f"{out} was computed around another model state than {source.name} epoch "
+            f"{stored['origin_epoch']} holds now; use another --out"
+        )
     if given is not None and given.fingerprint() != stored["directions_sha256"]:
-        raise RunFileError(f"{out} was computed along other directions than the ones given; use another --out")
+        raise RunFileError(
+            f"{out} was computed along other directions than the ones given; use another --out"
+        )
     tensors = load_direction_tensors(out)
     count = options.average_count
-    xs = [_vector(tensors["x"], k if count > 1 else None) for k in range(count)]
-    y = _vector(tensors["y"], None) if "y" in tensors else None
+    keys = list(origin)
+    xs = [_vector(tensors["x"], keys, k if count > 1 else None) for k in range(count)]
+    y = _vector(tensors["y"], keys, None) if "y" in tensors else None
     return Directions(method, origin, xs, y, float(stored.get("cosine", np.nan)))
 
 
-def _vector(arrays: dict[str, np.ndarray], index: int | None) -> ParamVector:
-    return ParamVector({k: torch.from_numpy(np.array(a if index is None else a[index], dtype=np.float32))
-                        for k, a in arrays.items()})
+def _vector(arrays: dict[str, np.ndarray], keys: list[str], index: int | None) -> ParamVector:
+    """A stored direction in the model's key order (HDF5 lists group members alphabetically)."""
+    if sorted(arrays) != sorted(keys):
+        raise RunFileError(f"stored directions cover {len(arrays)} tensors, the model has {len(keys)}")
+    return ParamVector(
+        {
+            k: torch.from_numpy(np.array(arrays[k] if index is None else arrays[k][index], dtype=np.float32))
+            for k in keys
+        }
+    )
 
 
 def _points(options: SurfaceOptions) -> list[tuple[tuple[int, ...], float, float, int]]:
@@ -143,15 +214,16 @@ def _points(options: SurfaceOptions) -> list[tuple[tuple[int, ...], float, float
     return [((j, i), float(x[i]), float(y[j]), 0) for j, i in progressive_order((len(y), len(x)))]
 
 
-def _evaluate_pending(evaluator: PointEvaluator, options: SurfaceOptions, out: Path, on_event: EventSink,
-                      cancel: CancelToken | None) -> None:
-    writer = SurfaceWriter(out)
-    pending = writer.pending()
-    todo = [p for p in _points(options) if pending[p[0]]]
-    done_before = int(pending.size - pending.sum())
+def _evaluate(
+    evaluator: PointEvaluator,
+    writer: SurfaceWriter,
+    todo: list,
+    row: int,
+    on_event: EventSink,
+    cancel: CancelToken | None,
+) -> None:
+    """Evaluate ``todo`` in order, writing at least every ``row`` points or FLUSH_SECONDS."""
     clock, batch, last_flush, done = Stopwatch(), [], time.perf_counter(), 0
-    note = f" (resuming: {done_before} of {pending.size} already computed)" if done_before else ""
-    on_event(ProgressEvent(STAGE, 0, len(todo), 0.0, f"surface: {len(todo)} points to compute{note} -> {out}"))
     try:
         for index, alpha, beta, direction in todo:
             if cancel is not None:
@@ -161,20 +233,23 @@ def _evaluate_pending(evaluator: PointEvaluator, options: SurfaceOptions, out: P
             writer.record(index, values, time.perf_counter() - start)
             batch.append((index, values))
             done += 1
-            if len(batch) >= len(options.x_coordinates) or time.perf_counter() - last_flush >= FLUSH_SECONDS:
+            if len(batch) >= row or time.perf_counter() - last_flush >= FLUSH_SECONDS:
                 _flush(writer, batch, done, len(todo), clock(), on_event)
                 batch, last_flush = [], time.perf_counter()
     finally:
         if batch:  # the last points, or those computed before a cancel or an error
             _flush(writer, batch, done, len(todo), clock(), on_event)
-        writer.close()
 
 
-def _flush(writer: SurfaceWriter, batch: list, done: int, total: int, elapsed: float,
-           on_event: EventSink) -> None:
+def _flush(
+    writer: SurfaceWriter, batch: list, done: int, total: int, elapsed: float, on_event: EventSink
+) -> None:
     writer.flush()
-    payload = {"indices": [index for index, _ in batch], "shape": writer.shape,
-               "values": {m: [values[m] for _, values in batch] for m in writer.metrics}}
+    payload = {
+        "indices": [index for index, _ in batch],
+        "shape": writer.shape,
+        "values": {m: [values[m] for _, values in batch] for m in writer.metrics},
+    }
     on_event(ProgressEvent(STAGE, done, total, elapsed, payload=payload))
 
 

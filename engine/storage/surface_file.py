@@ -47,11 +47,11 @@ class Surface:
     y: np.ndarray | None
     values: dict[str, np.ndarray]
     attrs: dict[str, Any] = field(default_factory=dict)
-    std: dict[str, np.ndarray] = field(default_factory=dict)        # averaged 1D curves
-    samples: dict[str, np.ndarray] = field(default_factory=dict)    # (N, nx) per direction
+    std: dict[str, np.ndarray] = field(default_factory=dict)  # averaged 1D curves
+    samples: dict[str, np.ndarray] = field(default_factory=dict)  # (N, nx) per direction
     point_seconds: np.ndarray | None = None
-    directions: dict[str, Any] = field(default_factory=dict)        # method, cosine, names, shapes
-    trajectory: np.ndarray | None = None                            # (K, 2) PCA path
+    directions: dict[str, Any] = field(default_factory=dict)  # method, cosine, names, shapes
+    trajectory: np.ndarray | None = None  # (K, 2) PCA path
     trajectory_epochs: np.ndarray | None = None
     explained_variance: np.ndarray | None = None
 
@@ -81,17 +81,31 @@ def _grid_shape(nx: int, ny: int | None) -> tuple[int, ...]:
     return (nx,) if ny is None else (ny, nx)
 
 
-def create_surface_file(path: Path, x: np.ndarray, y: np.ndarray | None, metrics: list[str],
-                        directions: dict[str, dict[str, np.ndarray]], attrs: dict[str, Any],
-                        extras: dict[str, np.ndarray] | None = None, average: int = 1) -> None:
+def create_surface_file(
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    metrics: list[str],
+    directions: dict[str, dict[str, np.ndarray]],
+    attrs: dict[str, Any],
+    extras: dict[str, np.ndarray] | None = None,
+    average: int = 1,
+) -> None:
     """Write the structure of a new surface (all points NaN) and move it into place at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     grid = _grid_shape(len(x), None if y is None else len(y))
     raw = (average, len(x)) if average > 1 else grid
     with h5py.File(partial, "w") as f:
-        f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "metrics": metrics,
-                        "average_count": average, **attrs})
+        f.attrs.update(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "metrics": metrics,
+                "average_count": average,
+                **attrs,
+            }
+        )
         f["xcoordinates"] = np.asarray(x, dtype=np.float64)
         if y is not None:
             f["ycoordinates"] = np.asarray(y, dtype=np.float64)
@@ -185,19 +199,24 @@ def load_surface(path: str | Path) -> Surface:
         return _load_loss_landscape(f, path, x, y, attrs)
 
 
-def _load_losslab(f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray | None,
-                  attrs: dict[str, Any]) -> Surface:
+def _load_losslab(
+    f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray | None, attrs: dict[str, Any]
+) -> Surface:
     metrics = [str(m) for m in attrs["metrics"]]
-    surface = Surface(path, x, y, {m: f[m][()] for m in metrics}, attrs,
-                      point_seconds=f["point_seconds"][()])
+    surface = Surface(path, x, y, {m: f[m][()] for m in metrics}, attrs, point_seconds=f["point_seconds"][()])
     if int(attrs.get("average_count", 1)) > 1:
         surface.std = {m: f[f"{m}_std"][()] for m in metrics}
         surface.samples = {m: f[f"average/{m}"][()] for m in metrics}
     surface.attrs["compute_seconds"] = float(np.nansum(surface.point_seconds))
     if "directions" in f:
-        surface.directions = {"method": attrs.get("directions", ""), "cosine": attrs.get("cosine"),
-                              **{axis: {n: tuple(d.shape) for n, d in f["directions"][axis].items()}
-                                 for axis in f["directions"]}}
+        surface.directions = {
+            "method": attrs.get("directions", ""),
+            "cosine": attrs.get("cosine"),
+            **{
+                axis: {n: tuple(d.shape) for n, d in f["directions"][axis].items()}
+                for axis in f["directions"]
+            },
+        }
     if "pca" in f:
         surface.trajectory = np.stack([f["pca/path_x"][()], f["pca/path_y"][()]], axis=1)
         surface.trajectory_epochs = f["pca/epochs"][()]
@@ -205,8 +224,9 @@ def _load_losslab(f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray | None,
     return surface
 
 
-def _load_loss_landscape(f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray | None,
-                         attrs: dict[str, Any]) -> Surface:
+def _load_loss_landscape(
+    f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray | None, attrs: dict[str, Any]
+) -> Surface:
     grid = _grid_shape(len(x), None if y is None else len(y))
     values = {}
     for name in _metric_datasets(f, int(np.prod(grid))):
@@ -214,8 +234,9 @@ def _load_loss_landscape(f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray 
         array = f[name][()].astype(np.float64).reshape(grid)
         values[name] = np.where(array == LL_NOT_COMPUTED, np.nan, array)
     if not values:
-        raise RunFileError(f"{path}: no surface values found (expected e.g. 'train_loss' "
-                           f"with {int(np.prod(grid))} values)")
+        raise RunFileError(
+            f"{path}: no surface values found (expected e.g. 'train_loss' with {int(np.prod(grid))} values)"
+        )
     if "dir_file" in f:
         attrs["dir_file"] = _plain({"d": f["dir_file"][()]})["d"]
     return Surface(path, x, y, values, attrs)
@@ -223,8 +244,15 @@ def _load_loss_landscape(f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray 
 
 def _metric_datasets(f: h5py.File, size: int) -> list[str]:
     known = [m for m in METRIC_ORDER if m in f]
-    others = sorted(n for n, d in f.items() if isinstance(d, h5py.Dataset) and n not in known
-                    and not n.endswith("coordinates") and d.size == size and d.dtype.kind == "f")
+    others = sorted(
+        n
+        for n, d in f.items()
+        if isinstance(d, h5py.Dataset)
+        and n not in known
+        and not n.endswith("coordinates")
+        and d.size == size
+        and d.dtype.kind == "f"
+    )
     return known + others
 
 
