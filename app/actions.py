@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from app.main_window import MainWindow
 
 StandardKey = QKeySequence.StandardKey
+CAMERA_KEYS = {"top": "Ctrl+1", "iso": "Ctrl+2", "front": "Ctrl+3", "reset": "Ctrl+0"}
 
 
 def _action(window: MainWindow, text: str, slot: Callable[[], object], icon_name: str | None = None,
@@ -22,7 +23,8 @@ def _action(window: MainWindow, text: str, slot: Callable[[], object], icon_name
     if shortcut is not None:
         action.setShortcut(QKeySequence(shortcut))
     action.setStatusTip(tip or text.replace("&", "").rstrip("…"))
-    action.setToolTip(f"{action.statusTip()} ({action.shortcut().toString()})" if shortcut else action.statusTip())
+    keys = f" ({action.shortcut().toString()})" if shortcut else ""
+    action.setToolTip(action.statusTip() + keys)
     action.triggered.connect(lambda _checked=False: slot())
     return action
 
@@ -86,10 +88,9 @@ def build_menus(w: MainWindow, actions: dict[str, QAction]) -> QMenu:
         view_menu.addAction(toggle)
     view_menu.addSeparator()
     view_menu.addAction(actions["compare"])
-    for preset in ("top", "iso", "front", "reset"):
+    for preset, keys in CAMERA_KEYS.items():
         view_menu.addAction(_action(w, f"Camera: {preset}", lambda p=preset: w.views.set_camera(p),
-                                    "reset" if preset == "reset" else None,
-                                    {"top": "Ctrl+1", "iso": "Ctrl+2", "front": "Ctrl+3", "reset": "Ctrl+0"}[preset]))
+                                    "reset" if preset == "reset" else None, keys))
     view_menu.addAction(_action(w, "Restore default &layout", w.default_layout))
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(actions["about"])

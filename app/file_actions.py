@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QProgressDialog
 
-from app.file_kinds import OPEN_FILTER, classify_file
+from app.file_kinds import OPEN_FILTER, SURFACE_FILTER, classify_file
 from app.worker import JobError
 from engine.errors import LossLabError
 from engine.export import ExportOptions, export_surface, parse_size
@@ -68,7 +68,7 @@ class FileActions(QObject):
     def _current_surface(self):
         surface = self.w.views.surface
         if surface is None:
-            raise LossLabError("no surface is shown: compute one (Surface panel) or open a surface file first")
+            raise LossLabError("no surface is shown: compute one in the Surface panel or open a surface file")
         return surface
 
     def export_to(self, path: str | Path, size: tuple[int, int] = (1600, 1200)) -> Path:
@@ -144,7 +144,8 @@ class FileActions(QObject):
     def save_window_picture(self, path: str | Path) -> Path:
         """A PNG of the whole window, the 3D view included."""
         path = Path(path)
-        for _ in range(3):  # let pending layout and renders land before grabbing
+        self.w.experiment.data_check.wait()  # the bias preview belongs in the picture
+        for _ in range(3):  # let queued answers, layout and renders land before grabbing
             QApplication.processEvents()
         self.w.views.view3d.plotter.render()
         if not self.w.grab().save(str(path)):
@@ -162,7 +163,7 @@ class FileActions(QObject):
     def compare_dialog(self) -> None:
         def go() -> None:
             paths, _ = QFileDialog.getOpenFileNames(self.w, "Choose 2 to 4 surfaces to compare",
-                                                    self.w.settings.last_folder(), "Surface files (*.h5 *.hdf5)")
+                                                    self.w.settings.last_folder(), SURFACE_FILTER)
             if paths:
                 self.w.views.compare_files(paths)
 

@@ -9,7 +9,9 @@ import h5py
 from engine.errors import LossLabError, RunFileError
 from engine.storage.runfile import RUN_FORMAT
 
-OPEN_FILTER = "LossLab files (*.h5 *.hdf5 *.toml);;Run or surface (*.h5 *.hdf5);;Experiment (*.toml);;All files (*)"
+SURFACE_FILTER = "Run or surface (*.h5 *.hdf5)"
+OPEN_FILTER = ";;".join(["LossLab files (*.h5 *.hdf5 *.toml)", SURFACE_FILTER, "Experiment (*.toml)",
+                         "All files (*)"])
 
 
 def classify_file(path: str | Path) -> str:

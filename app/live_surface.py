@@ -43,7 +43,7 @@ class LiveSurface:
         shape = tuple(payload.get("shape") or (self.grid if not self.averaged else (0,)))
         for metric, values in payload.get("values", {}).items():
             array = target.setdefault(metric, np.full(shape, np.nan))
-            rows = tuple(np.array(axis) for axis in zip(*indices))
+            rows = tuple(np.array(axis) for axis in zip(*indices, strict=True))
             array[rows] = np.asarray(values, dtype=float)
         if self.averaged:
             self._update_means()

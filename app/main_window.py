@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
 
     def show_error(self, title: str, error: JobError) -> QMessageBox:
         """A non-blocking error dialog with the message and the field or file concerned."""
-        box = QMessageBox(QMessageBox.Icon.Critical, title, error.message, QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(QMessageBox.Icon.Critical, title, error.message, parent=self)
         if error.where:
             box.setInformativeText(f"Concerns: {error.where}")
         if error.details:

@@ -55,7 +55,8 @@ class ViewArea(QTabWidget):
         self.heatmap = HeatmapView(settings=self.settings)
         self.curves = Curve1DView(settings=self.settings)
         self.compare = ComparisonView(settings=self.settings)
-        for title, view in zip(self.TABS, (self.view3d, self.heatmap, self.curves, self.compare), strict=True):
+        views = (self.view3d, self.heatmap, self.curves, self.compare)
+        for title, view in zip(self.TABS, views, strict=True):
             self.addTab(view, title)
         self.controls = DisplayControls(settings=self.settings)
         self.controls.changed.connect(self.apply_settings)

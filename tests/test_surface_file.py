@@ -84,6 +84,9 @@ def test_our_layout_is_value_at_row_y_column_x(tmp_path):
     assert np.all(stored == stored[0]) and len(np.unique(stored[0])) == 7
     surface = load_surface(path)
     np.testing.assert_array_equal(surface.values["test_loss"], stored)
+    assert compute_surface(source, options, path, directions=flat) == path  # same directions: resumes
+    with pytest.raises(RunFileError, match="other directions"):
+        compute_surface(source, options, path, directions=d)
     loaded = load_direction_tensors(path)
     assert set(loaded) == {"x", "y"} and all(np.all(a == 0) for a in loaded["y"].values())
     for name, tensor in d.x.items():

@@ -109,7 +109,10 @@ def test_cancelled_training_leaves_a_valid_resumable_run(qtbot, worker, quick_co
                 worker.cancel(job)
 
     worker.progress.connect(on_progress)
-    job = Job("train", "train", lambda on_event, cancel: train(cfg, out, on_event=on_event, cancel=cancel), out)
+    def run(on_event, cancel):
+        return train(cfg, out, on_event=on_event, cancel=cancel)
+
+    job = Job("train", "train", run, out)
     with qtbot.waitSignal(worker.job_cancelled, timeout=60000):
         worker.submit(job)
     run = load_run(out)

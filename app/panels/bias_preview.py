@@ -103,7 +103,7 @@ class BiasPreview(QWidget):
         classes, before, after = preview["classes"], preview["counts_before"], preview["counts_after"]
         self.summary.setText(f"{preview['summary']} — {sum(before)} → {sum(after)} training samples")
         self.table.setRowCount(len(before))
-        for row, (name, b, a) in enumerate(zip(classes, before, after)):
+        for row, (name, b, a) in enumerate(zip(classes, before, after, strict=True)):
             cells = [name, str(b), str(a), f"{a - b:+d}" if a != b else ""]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)

@@ -74,7 +74,8 @@ class ExperimentPanel(QWidget):
         self.forms = {
             "": SectionForm("Experiment", ExperimentConfig, ""),
             "data": SectionForm("Data", DataConfig, "data.", {"root": self.root_editor}),
-            "bias": SectionForm("Bias (training split only)", BiasConfig, "bias.", {"class": self.class_editor}),
+            "bias": SectionForm("Bias (training split only)", BiasConfig, "bias.",
+                                {"class": self.class_editor}),
             "model": SectionForm("Model", ModelConfig, "model."),
             "train": SectionForm("Training recipe", TrainConfig, "train."),
             "train.distance": SectionForm("Distance regulariser", DistanceConfig, "train.distance."),
@@ -107,7 +108,8 @@ class ExperimentPanel(QWidget):
         for name in preset_files():
             self.presets.addItem(name, name)
         self.presets.activated.connect(self._preset_chosen)
-        load, save = QPushButton(icon("open_experiment"), "Load…"), QPushButton(icon("save_experiment"), "Save…")
+        load = QPushButton(icon("open_experiment"), "Load…")
+        save = QPushButton(icon("save_experiment"), "Save…")
         load.clicked.connect(self.open_dialog)
         save.clicked.connect(self.save_dialog)
         top = QHBoxLayout()
@@ -262,6 +264,7 @@ class ExperimentPanel(QWidget):
         if not self.is_valid:
             self.status.setText("Fix the fields marked in red before saving.")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save experiment", f"{self.config().name}.toml", TOML_FILTER)
+        suggested = f"{self.config().name}.toml"
+        path, _ = QFileDialog.getSaveFileName(self, "Save experiment", suggested, TOML_FILTER)
         if path:
             self.save_toml(path)

@@ -74,8 +74,9 @@ class SurfacePanel(QWidget):
         custom = {"checkpoint": self.checkpoint, "x": AxisEditor("x"), "y": AxisEditor("y", optional=True),
                   "to": RunReferenceEditor("to"), "via": RunReferenceEditor("via")}
         self.form = SectionForm("Surface", SurfaceOptions, "", custom)
-        self.form.set_values({f.name: getattr(SurfaceOptions(), f.name) for f in dataclasses.fields(SurfaceOptions)}
-                             | DEFAULTS)
+        defaults = SurfaceOptions()
+        values = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)}
+        self.form.set_values(values | DEFAULTS)
         self.form.edited.connect(self.revalidate)
         self.compute = QPushButton(icon("surface"), "Compute surface")
         self.compute.setObjectName("surface_start")
@@ -170,7 +171,8 @@ class SurfacePanel(QWidget):
         except ConfigError as exc:
             self._field_error(exc.key, f"{exc.value!r} is not valid; expected {exc.allowed}")
         if self.options is not None:
-            self.status.setText("" if self.runs.currentData() else "Train or open a run to compute its surface.")
+            hint = "" if self.runs.currentData() else "Train or open a run to compute its surface."
+            self.status.setText(hint)
             self.status.setStyleSheet("")
         self._update_buttons()
         return self.options is not None

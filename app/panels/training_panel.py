@@ -32,7 +32,8 @@ from engine.errors import LossLabError
 from engine.events import ProgressEvent, Stopwatch
 from engine.storage.run import load_run
 
-IDLE, RUNNING, PAUSED, STOPPED, FINISHED, FAILED = "idle", "running", "paused", "stopped", "finished", "failed"
+IDLE, RUNNING, PAUSED, STOPPED = "idle", "running", "paused", "stopped"
+FINISHED, FAILED = "finished", "failed"
 
 
 def format_clock(seconds: float | None) -> str:
@@ -183,7 +184,8 @@ class TrainingPanel(QWidget):
             every = self.cfg.train.checkpoint_every
             if epoch % every == 0 or epoch == self.cfg.train.epochs:
                 self.report.add_checkpoint(epoch)
-        self.eta.setText(f"elapsed {format_clock(event.elapsed)} · remaining {format_clock(event.eta_seconds)}")
+        elapsed, remaining = format_clock(event.elapsed), format_clock(event.eta_seconds)
+        self.eta.setText(f"elapsed {elapsed} · remaining {remaining}")
 
     def _cancelled(self) -> None:
         self._ended(self._stop_as)

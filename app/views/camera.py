@@ -6,8 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import imageio.v2 as imageio
+import numpy as np
 import pyvista as pv
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
+from pyvistaqt import QtInteractor
 
 from engine.errors import ConfigError
 
@@ -19,9 +22,10 @@ MAX_SIDE = 8192
 ISO_DIRECTION = (-1.0, -1.7, 1.25)
 
 
-def apply_camera(plotter: pv.Plotter, preset: str, zoom: float = 1.0, shift: float = 0.0) -> None:
-    """Point every (linked) camera of ``plotter`` at one of :data:`CAMERA_PRESETS`; ``shift``
-    moves the picture left by that fraction of the half-width (room for a colour bar)."""
+def apply_camera(plotter: pv.Plotter, preset: str, bar_room: float = 0.0, top_room: float = 0.0) -> None:
+    """Point every (linked) camera of ``plotter`` at one of :data:`CAMERA_PRESETS` and fit the
+    scene, leaving ``bar_room`` of the width free on the right (colour bar) and ``top_room`` of
+    the height free at the top (titles)."""
     if preset not in CAMERA_PRESETS:
         raise ConfigError("camera", preset, f"one of {', '.join(CAMERA_PRESETS)}", "3D view")
     for renderer in plotter.renderers:  # a map from above reads best without perspective
@@ -33,9 +37,54 @@ def apply_camera(plotter: pv.Plotter, preset: str, zoom: float = 1.0, shift: flo
     else:
         plotter.view_vector(ISO_DIRECTION, viewup=(0.0, 0.0, 1.0), render=False)
     plotter.reset_camera(render=False)
-    plotter.camera.zoom(zoom)
-    plotter.camera.SetWindowCenter(shift, 0.0)
+    fit_view(plotter, bar_room, top_room)
     plotter.render()
+
+
+def fit_view(plotter: pv.Plotter, bar_room: float = 0.0, top_room: float = 0.0, margin: float = 0.07) -> None:
+    """Zoom and shift so the scene's projected bounding box fills the free part of the view.
+
+    reset_camera fits a bounding sphere to the vertical view angle, which wastes space in wide
+    views and clips wide surfaces in narrow ones.
+    """
+    renderer = plotter.renderers[0]
+    width, height = renderer.GetSize()
+    bounds = _union_bounds(plotter)
+    if width < 16 or height < 16 or bounds is None:
+        return
+    camera = renderer.GetActiveCamera()
+    camera.SetWindowCenter(0.0, 0.0)
+    free = np.array([width * (1 - bar_room - 2 * margin), height * (1 - top_room - 2 * margin)])
+    target = np.array([width * (margin + free[0] / width / 2), height * (margin + free[1] / height / 2)])
+    for _ in range(2):  # perspective: a second pass corrects the first one's estimate
+        corners = _projected_corners(renderer, bounds)
+        span = corners.max(axis=0) - corners.min(axis=0)
+        camera.Zoom(float(min(free / np.maximum(span, 1.0))))
+    corners = _projected_corners(renderer, bounds)
+    centre = (corners.max(axis=0) + corners.min(axis=0)) / 2
+    offset = (centre - target) / (np.array([width, height]) / 2)
+    camera.SetWindowCenter(float(offset[0]), float(offset[1]))
+    renderer.ResetCameraClippingRange()
+
+
+def _union_bounds(plotter: pv.Plotter) -> np.ndarray | None:
+    found = [np.array(r.ComputeVisiblePropBounds()) for r in plotter.renderers]
+    found = [b for b in found if b[0] <= b[1]]
+    if not found:
+        return None
+    stacked = np.array(found)
+    return np.r_[stacked[:, 0::2].min(axis=0), stacked[:, 1::2].max(axis=0)][[0, 3, 1, 4, 2, 5]]
+
+
+def _projected_corners(renderer: pv.Renderer, bounds: np.ndarray) -> np.ndarray:
+    points = []
+    for x in bounds[0:2]:
+        for y in bounds[2:4]:
+            for z in bounds[4:6]:
+                renderer.SetWorldPoint(x, y, z, 1.0)
+                renderer.WorldToDisplay()
+                points.append(renderer.GetDisplayPoint()[:2])
+    return np.array(points)
 
 
 def _check_size(size: tuple[int, int] | None, what: str) -> None:
@@ -105,3 +154,32 @@ def release_on_quit(plotter: pv.Plotter) -> None:
     app = QApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(plotter.close)
+
+
+class AutoFit(QObject):
+    """Re-applies the last camera preset when the 3D widget is resized, until the user moves the
+    camera: a view gets its real size only once laid out and shown, so an earlier fit is off."""
+
+    USER_EVENTS = ("LeftButtonPressEvent", "RightButtonPressEvent", "MiddleButtonPressEvent",
+                   "MouseWheelForwardEvent", "MouseWheelBackwardEvent")
+
+    def __init__(self, plotter: QtInteractor, refit: Callable[[str], None]) -> None:
+        super().__init__(plotter)
+        self.preset: str | None = None
+        self._plotter = plotter
+        self._refit = refit
+        for event in self.USER_EVENTS:
+            plotter.iren.add_observer(event, self._user_moved)
+        plotter.installEventFilter(self)
+
+    def _user_moved(self, *_: object) -> None:
+        self.preset = None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Resize and self.preset is not None:
+            QTimer.singleShot(0, self._refit_now)  # after VTK has taken the new size
+        return False
+
+    def _refit_now(self) -> None:
+        if self.preset is not None and not getattr(self._plotter, "_closed", True):
+            self._refit(self.preset)

@@ -16,7 +16,7 @@ from pyvistaqt import QtInteractor
 
 from app.display import DisplaySettings
 from app.display_data import SurfaceLike, accuracy_metric, centre_values, color_limits, format_accuracy
-from app.views.camera import apply_camera, release_on_quit, save_screenshot, write_orbit_movie
+from app.views.camera import AutoFit, apply_camera, release_on_quit, save_screenshot, write_orbit_movie
 from app.views.scene import SurfaceScene
 from engine.errors import ConfigError
 
@@ -94,6 +94,10 @@ class ComparisonView(QWidget):
         release_on_quit(self.plotter)
         self.plotter.set_background("white", top="#dfe6ee", all_renderers=True)
         self._layout.addWidget(self.plotter)
+        self._auto_fit = AutoFit(self.plotter, self._fit)
+        if self.isVisible():  # take the real size now, so the first camera fit is right
+            self._layout.activate()
+            self.plotter.show()
 
     def apply_settings(self, settings: DisplaySettings) -> None:
         self.settings = settings
@@ -116,7 +120,14 @@ class ComparisonView(QWidget):
         self.plotter.render()
 
     def set_camera(self, preset: str) -> None:
-        apply_camera(self.plotter, preset, zoom=0.9)  # narrow panels: keep the corners in view
+        """'top', 'iso', 'front' or 'reset', for all (linked) panels."""
+        self._fit(preset)
+        self._auto_fit.preset = preset
+
+    def _fit(self, preset: str) -> None:
+        if self.plotter is not None and self.scenes:
+            apply_camera(self.plotter, preset, bar_room=0.14 if self.settings.show_scalar_bar else 0.0,
+                         top_room=0.14)
 
     def screenshot(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
         return save_screenshot(self.plotter, path, size)

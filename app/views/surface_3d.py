@@ -23,7 +23,7 @@ from vtkmodules.vtkRenderingCore import vtkCellPicker
 
 from app.display import DisplaySettings
 from app.display_data import Probe, SurfaceLike, color_limits, probe
-from app.views.camera import apply_camera, release_on_quit, save_screenshot, write_orbit_movie
+from app.views.camera import AutoFit, apply_camera, release_on_quit, save_screenshot, write_orbit_movie
 from app.views.scene import SurfaceScene
 
 
@@ -49,6 +49,7 @@ class Surface3DView(QWidget):
         self._picker.SetTolerance(0.0005)
         self._picker.PickFromListOn()
         self.plotter.iren.add_observer("MouseMoveEvent", self._on_mouse_move)
+        self._auto_fit = AutoFit(self.plotter, self._fit)
 
     # ---- content ----------------------------------------------------------------------
     @property
@@ -108,7 +109,11 @@ class Surface3DView(QWidget):
     # ---- camera and files -------------------------------------------------------------
     def set_camera(self, preset: str) -> None:
         """'top', 'iso', 'front' or 'reset' (iso, zoomed to fit)."""
-        apply_camera(self.plotter, preset, shift=0.12 if self.settings.show_scalar_bar else 0.0)
+        self._fit(preset)
+        self._auto_fit.preset = preset
+
+    def _fit(self, preset: str) -> None:
+        apply_camera(self.plotter, preset, bar_room=0.12 if self.settings.show_scalar_bar else 0.0)
 
     def screenshot(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
         """Save the 3D view as PNG/JPEG at ``size`` = (width, height) pixels (default: as shown)."""

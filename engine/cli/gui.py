@@ -15,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Open the LossLab window, optionally with a run, surface or experiment file. "
                     "With --screenshot the window is saved as a picture and the app exits (for scripts).")
     parser.add_argument("file", nargs="?", type=Path,
-                        help="run file (.h5), surface file (.h5, also loss-landscape surfaces) or experiment .toml")
+                        help="run file (.h5), surface file (.h5, loss-landscape's too) or experiment .toml")
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png",
                         help="save a picture of the whole window to OUT.png and exit")
     parser.add_argument("--size", default="1400x900", metavar="WxH",

@@ -47,10 +47,16 @@ class SurfaceOptions:
         "filter", "random directions: rescale each filter, layer or nothing to the model", choices=NORMS
     )
     ignore: str = _opt(
-        "biasbn", "biasbn: no perturbation of biases and batch-norm tensors (dim <= 1)", choices=IGNORES
+        "biasbn",
+        "random and PCA directions: biasbn leaves biases and batch-norm tensors (dim <= 1) unperturbed; "
+        "interpolations always move every tensor",
+        choices=IGNORES,
     )
     dir_type: str = _opt(
-        "weights", "weights: parameters; states: parameters + BN running mean/var", choices=DIR_TYPES
+        "weights",
+        "weights: parameters; states: parameters + BN running mean/var (use states to interpolate "
+        "between models with batch norm)",
+        choices=DIR_TYPES,
     )
     candidates: int = _opt(50, "random 2D: pick the most orthogonal pair of this many directions", min=2)
     orthogonalize: str = _opt(

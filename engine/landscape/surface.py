@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine import __version__
 from engine.errors import ConfigError, RunFileError
 from engine.events import CancelToken, EventSink, ProgressEvent, Stopwatch, ignore_events
 from engine.landscape.directions import Directions, build_directions
@@ -117,7 +118,7 @@ def _create(out: Path, source: ModelSource, options: SurfaceOptions, d: Directio
     classification = all(not source.read_split(s)[1].dtype.is_floating_point for s in options.splits)
     groups = {"x": _stacked(d.xs)} | ({"y": to_numpy(d.y)} if d.y is not None else {})
     attrs = {
-        "losslab_version": losslab_version(),
+        "losslab_version": __version__,
         "run_file": source.name,
         "loss": source.loss,
         "checkpoint_epoch": source.resolve(options.checkpoint),
@@ -174,7 +175,10 @@ def _resume_directions(
                 str(out),
             )
     method = str(stored["method"])
-    origin = source.vector(0 if method == "init" else options.checkpoint, options.dir_type)
+    if given is not None:
+        origin = given.origin
+    else:
+        origin = source.vector(0 if method == "init" else options.checkpoint, options.dir_type)
     if origin.fingerprint() != stored["origin_sha256"]:
         raise RunFileError(
             f"{out} was computed around another model state than {source.name} epoch "
@@ -251,18 +255,3 @@ def _flush(
         "values": {m: [values[m] for _, values in batch] for m in writer.metrics},
     }
     on_event(ProgressEvent(STAGE, done, total, elapsed, payload=payload))
-
-
-def losslab_version() -> str:
-    try:
-        from engine import __version__  # type: ignore[attr-defined]
-
-        return str(__version__)
-    except ImportError:
-        pass
-    try:
-        from importlib.metadata import version
-
-        return version("losslab")
-    except Exception:  # noqa: BLE001 - not installed as a package: still a valid surface file
-        return "0+unknown"

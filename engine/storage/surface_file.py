@@ -136,6 +136,7 @@ class SurfaceWriter:
         prefix = "average/" if self.average > 1 else ""
         self._raw = {m: self._file[prefix + m][()] for m in self.metrics}
         self.point_seconds = self._file["point_seconds"][()]
+        self._dirty: set[int] = set()  # first indices (rows) with points not yet written
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -148,19 +149,24 @@ class SurfaceWriter:
         for m in self.metrics:
             self._raw[m][index] = values[m]
         self.point_seconds[index] = seconds
+        self._dirty.add(index[0])
 
     def flush(self) -> None:
         """Values first, then the completion marks, then HDF5 flush: a kill never marks a point
-        whose values did not reach the file."""
+        whose values did not reach the file. Only rows holding new points are rewritten."""
+        rows = sorted(self._dirty)
+        if not rows:
+            return
         prefix = "average/" if self.average > 1 else ""
         for m, array in self._raw.items():
-            self._file[prefix + m][...] = array
+            self._file[prefix + m][rows] = array[rows]
             if self.average > 1:
                 mean, std = averaged(array, self.point_seconds)
                 self._file[m][...] = mean
                 self._file[f"{m}_std"][...] = std
-        self._file["point_seconds"][...] = self.point_seconds
+        self._file["point_seconds"][rows] = self.point_seconds[rows]
         self._file.flush()
+        self._dirty.clear()
 
     def close(self) -> None:
         if self._file.id.valid:

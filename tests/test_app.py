@@ -1,0 +1,287 @@
+"""The desktop app driven like a user would: typing into forms, clicking buttons, menus, files.
+
+Needs a display (the 3D view is an OpenGL widget):
+QT_API=pyside6 xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python -m pytest tests/test_app.py
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_API", "pyside6")
+
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
+from PySide6.QtWidgets import QApplication, QFileDialog  # noqa: E402
+
+from app.main_window import MainWindow  # noqa: E402
+from app.settings import AppSettings  # noqa: E402
+from engine.storage.run import load_run  # noqa: E402
+from engine.storage.surface_file import load_surface  # noqa: E402
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+# -- helpers: act on widgets the way a user does ------------------------------------------
+def type_text(qtbot, widget, text: str) -> None:
+    """Replace the text of a line edit or spin box and press Enter."""
+    line = widget.lineEdit() if hasattr(widget, "lineEdit") else widget
+    line.selectAll()
+    qtbot.keyClick(line, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(line, text)
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+
+
+def choose(qtbot, combo, text: str) -> None:
+    """Pick a combo box entry by typing its first letters (keyboard search, emits ``activated``)."""
+    qtbot.keyClicks(combo, text)
+    assert combo.currentText().startswith(text), (combo.currentText(), text)
+
+
+def tick(qtbot, box) -> None:
+    """Click a check box on its tick mark (a wide box has empty space at its centre)."""
+    qtbot.mouseClick(box, LEFT, pos=QPoint(8, box.height() // 2))
+
+
+def field(window: MainWindow, key: str):
+    return window.experiment.rows[key].editor
+
+
+def error_of(window: MainWindow, key: str) -> str:
+    row = window.experiment.rows[key]
+    return row.error.text() if row.error.isVisible() else ""
+
+
+def image_of(widget) -> np.ndarray:
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    data = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
+    return data.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width(), :3].copy()
+
+
+def colours(pixels: np.ndarray) -> int:
+    return len(np.unique(pixels.reshape(-1, 3), axis=0))
+
+
+# -- fixtures ------------------------------------------------------------------------------
+@pytest.fixture
+def settings(tmp_path) -> AppSettings:
+    s = AppSettings(tmp_path / "settings.ini")
+    s.set_runs_folder(tmp_path / "runs")
+    return s
+
+
+@pytest.fixture
+def window(qtbot, settings) -> MainWindow:
+    w = MainWindow(settings=settings, restore_layout=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w.experiment.is_valid, timeout=30000)
+    return w
+
+
+@pytest.fixture(scope="module")
+def small_surface(tmp_path_factory, trained_run) -> Path:
+    from engine.landscape.options import SurfaceOptions
+    from engine.landscape.surface import compute_surface
+
+    out = tmp_path_factory.mktemp("surfaces") / "small.h5"
+    return compute_surface(str(trained_run), SurfaceOptions(x="-1:1:7", y="-1:1:7", subset=100), out)
+
+
+# -- the whole flow ------------------------------------------------------------------------
+def test_preset_bias_train_surface_display_export_screenshot(qtbot, window, tmp_path, monkeypatch) -> None:
+    w = window
+    choose(qtbot, w.experiment.presets, "digits-mlp-quick")
+    assert field(w, "name").text() == "digits-mlp-quick"
+    type_text(qtbot, field(w, "train.epochs"), "2")
+    type_text(qtbot, field(w, "model.hidden"), "16")
+    choose(qtbot, field(w, "bias.kind"), "size")
+    choose(qtbot, field(w, "bias.class"), "3")
+    type_text(qtbot, field(w, "bias.fraction"), "0.5")
+    table = w.experiment.preview.table
+    qtbot.waitUntil(lambda: w.experiment.is_valid and table.rowCount() == 10, timeout=30000)
+    before, after = int(table.item(3, 1).text()), int(table.item(3, 2).text())
+    assert after == before - round(0.5 * before) and table.item(4, 1).text() == table.item(4, 2).text()
+
+    qtbot.mouseClick(w.training.buttons["start"], LEFT)
+    qtbot.waitUntil(lambda: w.training.state == "finished", timeout=60000)
+    run = load_run(w.training.run_path)
+    assert run.epochs == [0, 1, 2] and run.config.bias.kind == "size" and run.config.bias.target_class == 3
+    assert run.config.model.hidden == [16] and w.training.curves.epochs == [0, 1, 2]
+    assert w.training.report.table.rowCount() == 10 and w.training.report.checkpoints.count() == 3
+    assert "generalisation error" in w.training.summary.text()
+
+    panel = w.surface
+    assert panel.runs.currentData() == str(w.training.run_path.resolve())
+    for axis in ("x", "y"):
+        type_text(qtbot, panel.form.rows[axis].editor.points, "9")
+    drawn: list[int] = []
+    panel.points_arrived.connect(lambda _live: drawn.append(w.views.view3d.drawn_cells))
+    qtbot.mouseClick(panel.compute, LEFT)
+    qtbot.waitUntil(lambda: panel.state == "finished", timeout=90000)
+    surface = load_surface(w.views.surface.path)
+    assert surface.is_complete and surface.values["train_loss"].shape == (9, 9)
+    assert drawn and drawn[0] < 64, "the first live batch leaves holes where points are pending"
+    assert w.views.view3d.drawn_cells == 64
+
+    controls = w.views.controls
+    linear = image_of(w.views.view3d)
+    tick(qtbot, controls.log_scale)
+    qtbot.waitUntil(lambda: w.views.settings.log_scale, timeout=5000)
+    logged = image_of(w.views.view3d)
+    assert colours(linear) > 500 and colours(logged) > 500
+    assert np.abs(linear.astype(int) - logged.astype(int)).sum(axis=2).astype(bool).mean() > 0.01
+    tick(qtbot, controls.clamp_on)
+    type_text(qtbot, controls.contour_count, "5")
+    qtbot.waitUntil(lambda: w.views.settings.clamp_max is not None and w.views.settings.contour_count == 5,
+                    timeout=5000)
+
+    vts = tmp_path / "surface.vts"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(vts), ""))
+    w.actions["export"].trigger()
+    from vtkmodules.vtkIOXML import vtkXMLStructuredGridReader
+
+    reader = vtkXMLStructuredGridReader()
+    reader.SetFileName(str(vts))
+    reader.Update()
+    grid = reader.GetOutput()
+    assert grid.GetDimensions()[:2] == (9, 9) and grid.GetPointData().GetArray("train_loss") is not None
+
+    picture = tmp_path / "window.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(picture), ""))
+    w.actions["window_picture"].trigger()
+    shot = QImage(str(picture))
+    assert shot.width() == w.width() and colours(image_of(w)) > 500
+
+
+def test_bad_inputs_show_the_reason_and_start_nothing(qtbot, window, tmp_path, settings) -> None:
+    w = window
+    choose(qtbot, field(w, "bias.kind"), "mislabel")
+    type_text(qtbot, field(w, "bias.fraction"), "1.5")
+    assert "1.5" in error_of(w, "bias.fraction") and "expected" in error_of(w, "bias.fraction")
+    assert not w.experiment.is_valid and not w.training.buttons["start"].isEnabled()
+    qtbot.mouseClick(w.training.buttons["start"], LEFT)
+    w.actions["start"].trigger()
+    assert not w.worker.busy and not Path(settings.runs_folder()).exists()
+
+    type_text(qtbot, field(w, "bias.fraction"), "0.3")
+    assert error_of(w, "bias.fraction") == ""
+    type_text(qtbot, field(w, "train.lr"), "fast")
+    assert "not a number" in error_of(w, "train.lr")
+    type_text(qtbot, field(w, "train.lr"), "0.05")
+
+    empty = tmp_path / "empty-cifar"
+    empty.mkdir()
+    choose(qtbot, field(w, "data.source"), "cifar10")
+    assert "data folder" in error_of(w, "data.root")  # no folder typed yet
+    type_text(qtbot, field(w, "data.root").line, str(empty))
+    qtbot.waitUntil(lambda: str(empty) in error_of(w, "data.root"), timeout=30000)
+    assert not w.experiment.is_valid and not w.training.buttons["start"].isEnabled()
+    assert "cannot start" in w.experiment.status.text().lower()
+    qtbot.mouseClick(w.training.buttons["start"], LEFT)
+    assert not w.worker.busy
+
+    choose(qtbot, field(w, "data.source"), "digits")
+    qtbot.waitUntil(lambda: w.experiment.is_valid, timeout=30000)
+    assert error_of(w, "data.root") == "" and w.training.buttons["start"].isEnabled()
+
+
+def test_pause_then_resume_continues_the_same_run(qtbot, window) -> None:
+    w = window
+    type_text(qtbot, field(w, "train.epochs"), "20")  # room to pause before the end
+    type_text(qtbot, field(w, "model.hidden"), "16")
+    qtbot.waitUntil(lambda: w.experiment.is_valid, timeout=30000)
+
+    def pause_after_first_epoch(_job, event) -> None:
+        if event.payload.get("epoch") == 1 and w.training.state == "running":
+            qtbot.mouseClick(w.training.buttons["pause"], LEFT)
+
+    w.worker.progress.connect(pause_after_first_epoch)
+    qtbot.mouseClick(w.training.buttons["start"], LEFT)
+    qtbot.waitUntil(lambda: w.training.state != "running", timeout=60000)
+    assert w.training.state == "paused"
+    w.worker.progress.disconnect(pause_after_first_epoch)
+    paused_at = load_run(w.training.run_path).final_epoch
+    assert 1 <= paused_at < 20 and w.training.buttons["resume"].isEnabled()
+    qtbot.mouseClick(w.training.buttons["resume"], LEFT)
+    qtbot.waitUntil(lambda: w.training.state == "finished", timeout=60000)
+    run = load_run(w.training.run_path)
+    assert run.final_epoch == 20 and run.status == "complete"
+    assert w.training.curves.epochs == list(range(21))
+
+
+def test_files_open_by_menu_drop_and_recent_list(qtbot, window, trained_run, small_surface,
+                                                 tmp_path, monkeypatch) -> None:
+    w = window
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(trained_run), ""))
+    w.actions["open"].trigger()
+    assert w.training.curves.epochs == [0, 1, 2, 3, 4] and w.training.report.table.rowCount() == 10
+    assert w.surface.runs.currentData() == str(Path(trained_run).resolve())
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(small_surface))])
+    drop = QDropEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, LEFT, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(w, drop)
+    assert w.views.surface.path == small_surface and w.views.view3d.drawn_cells == 36
+
+    recent = [a.toolTip() for a in w.recent_menu.actions() if a.toolTip().endswith(".h5")]
+    assert recent[:2] == [str(small_surface.resolve()), str(Path(trained_run).resolve())]
+
+    garbage = tmp_path / "notes.h5"
+    garbage.write_text("not hdf5")
+    assert w.open_file(garbage) is None
+    assert w.last_error.isVisible() and "notes.h5" in w.last_error.text()
+    w.last_error.close()
+
+
+def test_compare_two_surfaces_side_by_side(qtbot, window, small_surface, trained_run, tmp_path) -> None:
+    from engine.landscape.options import SurfaceOptions
+    from engine.landscape.surface import compute_surface
+
+    other = compute_surface(str(trained_run), SurfaceOptions(x="-1:1:5", y="-1:1:5", subset=100, seed=1),
+                            tmp_path / "other.h5")
+    window.views.compare_files([small_surface, other])
+    assert window.views.currentWidget() is window.views.compare
+    titles = [t.text() for t in window.views.compare.titles]
+    assert all("test acc" in t and "gen. error" in t for t in titles)
+
+
+def test_window_layout_and_recent_files_are_remembered(qtbot, settings, trained_run) -> None:
+    first = MainWindow(settings=settings, restore_layout=False)
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(1100, 750)
+    first.open_file(trained_run)
+    first.docks["surface"].raise_()
+    first.close()
+    again = MainWindow(settings=AppSettings(settings.file_name))
+    qtbot.addWidget(again)
+    again.show()
+    assert (again.width(), again.height()) == (1100, 750)
+    assert settings.recent_files()[0] == str(Path(trained_run).resolve())
+    assert again.recent_menu.actions()[0].toolTip() == settings.recent_files()[0]
+
+
+def test_gui_command_writes_a_screenshot_and_exits(qtbot, small_surface, tmp_path, monkeypatch) -> None:
+    from engine.cli import main
+
+    monkeypatch.setenv("LOSSLAB_SETTINGS", str(tmp_path / "cli.ini"))
+    out = tmp_path / "cli.png"
+    assert main(["gui", str(small_surface), "--screenshot", str(out), "--size", "1200x800"]) == 0
+    shot = QImage(str(out))
+    assert (shot.width(), shot.height()) == (1200, 800)
+    pixels = np.array([[shot.pixel(x, y) for x in range(0, 1200, 7)] for y in range(0, 800, 7)])
+    assert len(np.unique(pixels)) > 300
+
+
+def test_the_engine_cli_does_not_load_qt() -> None:
+    code = ("import sys, engine.cli as c; c.build_parser(); "
+            "sys.exit(any(m.startswith(('PySide6', 'pyvistaqt', 'app')) for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
