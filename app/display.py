@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.export.heights import height_label
 
 COLORMAPS = (
     "viridis", "plasma", "inferno", "magma", "cividis", "turbo", "jet", "coolwarm",
@@ -30,7 +31,7 @@ class DisplaySettings:
     """Everything the views need to draw a surface; immutable, change with :meth:`replace`."""
 
     metric: str = _rule("", help="metric drawn as height and colour ('' = the first loss metric)")
-    log_scale: bool = _rule(False, help="draw ln(value) so orders of magnitude stay readable")
+    log_scale: bool = _rule(False, help="draw log10(value) so orders of magnitude stay readable")
     clamp_max: float | None = _rule(None, help="clamp values above this (metric units; None = off)")
     z_scale: float = _rule(1.0, min=0.01, max=100.0, help="height multiplier; 1 = z extent is "
                            "40 % of the wider side of the α-β plane")
@@ -74,8 +75,8 @@ class DisplaySettings:
         return dataclasses.replace(self, **changes)
 
     def metric_label(self, metric: str) -> str:
-        """The name shown on colour bars and axes, e.g. ``ln(train_loss)``."""
-        return f"ln({metric})" if self.log_scale else metric
+        """The name shown on colour bars and axes, e.g. ``log10 train_loss`` (as the exports say)."""
+        return height_label(metric, self.log_scale)
 
 
 def field_help(name: str) -> str:

@@ -18,6 +18,7 @@ from scipy.spatial import QhullError
 
 from app.display import DisplaySettings
 from engine.errors import ConfigError
+from engine.export.heights import display_z
 
 HEIGHT_FRACTION = 0.4  # z extent / wider side of the α-β plane at z_scale 1
 FLOOR_GAP = 0.2  # gap between the surface's lowest point and the contour floor, in heights
@@ -87,13 +88,11 @@ def accuracy_metric(surface: SurfaceLike, split: str = "test") -> str | None:
 
 
 def display_values(values: np.ndarray, settings: DisplaySettings) -> np.ndarray:
-    """Clamp then (optionally) take ln; NaN stays NaN."""
-    shown = np.asarray(values, dtype=float)
-    if settings.clamp_max is not None:
-        shown = np.minimum(shown, settings.clamp_max)
+    """Clamp, then log10 if asked, exactly as the exporters do (``display_z``); NaN stays NaN."""
+    raw = np.asarray(values, dtype=float)
     if settings.log_scale:
-        shown = np.log(np.maximum(shown, _log_floor(shown)))
-    return shown
+        raw = np.where(raw <= 0, _log_floor(raw), raw)  # NaN <= 0 is False: pending stays NaN
+    return display_z(raw, log=settings.log_scale, zmax=settings.clamp_max, zscale=1.0)
 
 
 def to_display_units(value: float, settings: DisplaySettings) -> float:
@@ -102,7 +101,8 @@ def to_display_units(value: float, settings: DisplaySettings) -> float:
 
 
 def _log_floor(values: np.ndarray) -> float:
-    # Accuracy can be exactly 0 and ln(0) = -inf: floor at the smallest positive value seen.
+    # Accuracy can be exactly 0: on screen, floor it at the smallest positive value seen
+    # rather than display_z's 1e-12, whose -12 pit would squash every other colour.
     positive = values[np.isfinite(values) & (values > 0)]
     return float(positive.min()) if positive.size else 1e-12
 

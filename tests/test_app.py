@@ -16,9 +16,9 @@ import pytest
 
 os.environ.setdefault("QT_API", "pyside6")
 
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
-from PySide6.QtWidgets import QApplication, QFileDialog  # noqa: E402
+from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from app.settings import AppSettings  # noqa: E402
@@ -151,8 +151,9 @@ def test_preset_bias_train_surface_display_export_screenshot(qtbot, window, tmp_
     reader = vtkXMLStructuredGridReader()
     reader.SetFileName(str(vts))
     reader.Update()
-    grid = reader.GetOutput()
-    assert grid.GetDimensions()[:2] == (9, 9) and grid.GetPointData().GetArray("train_loss") is not None
+    grid, dims = reader.GetOutput(), [0, 0, 0]
+    grid.GetDimensions(dims)
+    assert dims[:2] == [9, 9] and grid.GetPointData().GetArray("train_loss") is not None
 
     picture = tmp_path / "window.png"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(picture), ""))
@@ -227,8 +228,9 @@ def test_files_open_by_menu_drop_and_recent_list(qtbot, window, trained_run, sma
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(small_surface))])
-    drop = QDropEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, LEFT, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(w, drop)
+    # Qt routes drop events only inside a real drag, so the event goes to the window's handler.
+    copy, no_keys = Qt.DropAction.CopyAction, Qt.KeyboardModifier.NoModifier
+    w.dropEvent(QDropEvent(QPointF(50, 50), copy, mime, LEFT, no_keys))
     assert w.views.surface.path == small_surface and w.views.view3d.drawn_cells == 36
 
     recent = [a.toolTip() for a in w.recent_menu.actions() if a.toolTip().endswith(".h5")]

@@ -85,9 +85,9 @@ def test_display_values_keep_nan_and_clamp_before_log() -> None:
     raw = np.array([0.5, np.nan, 100.0, 0.0])
     shown = display_values(raw, DisplaySettings(log_scale=True, clamp_max=10.0))
     assert np.isnan(shown[1])
-    assert shown[2] == pytest.approx(np.log(10.0))
-    assert np.isfinite(shown[3])  # ln(0) floored, not -inf
-    assert color_limits([shown], DisplaySettings()) == (pytest.approx(np.log(0.5)), pytest.approx(np.log(10)))
+    assert shown[2] == pytest.approx(1.0)  # log10 of the clamp, as the exporters draw it
+    assert shown[3] == pytest.approx(np.log10(0.5))  # 0 floored at the smallest value, not -inf
+    assert color_limits([shown], DisplaySettings()) == (pytest.approx(np.log10(0.5)), pytest.approx(1.0))
 
 
 def test_fill_is_display_only_and_contours_stop_at_holes() -> None:
@@ -173,7 +173,7 @@ def test_new_points_update_in_place_and_pending_points_are_holes(show) -> None:
     view.update_values(partial.values)
     used = np.unique(view.scene.relief.faces.reshape(-1, 5)[:, 1:])
     heights = view.scene.relief.points[used, 2]
-    expected = view.scene.heights(np.log(1) * 0 + partial.values["train_loss"].ravel()[used])
+    expected = view.scene.heights(partial.values["train_loss"].ravel()[used])
     assert np.allclose(heights, expected)
 
 
@@ -189,7 +189,9 @@ def test_heights_are_normalised_to_the_plane(show) -> None:
         assert np.ptp(z[drawn]) == pytest.approx(HEIGHT_FRACTION * 2.0, rel=1e-6)
 
 
-def test_hover_reports_alpha_beta_and_metrics(show) -> None:
+def test_hover_reports_alpha_beta_and_metrics(show, qtbot) -> None:
+    from PySide6.QtCore import QPoint
+
     from app.views.surface_3d import Surface3DView
 
     view = Surface3DView()
@@ -206,6 +208,11 @@ def test_hover_reports_alpha_beta_and_metrics(show) -> None:
     assert found is not None and found.index == (j, i)
     assert found.values["train_loss"] == pytest.approx(s.values["train_loss"][j, i])
     assert view.probe_at(2, 2) is None  # background
+    # The same through a real mouse move (Qt's y axis points down, VTK's up).
+    with qtbot.waitSignal(view.hovered, timeout=2000) as signal:
+        qtbot.mouseMove(view.plotter, QPoint(int(round(x)), view.plotter.height() - int(round(y))))
+    assert signal.args[0] is not None and signal.args[0].index == (j, i)
+    assert f"α = {s.x[i]:.4g}" in view.info.text() and "train_acc = " in view.info.text()
 
 
 def test_screenshot_and_movie_files(show, tmp_path) -> None:
@@ -279,8 +286,8 @@ def test_comparison_uses_one_colour_range(show) -> None:
     small, large = landscape(scale=1.0, holes=False), landscape(scale=3.0, holes=True)
     view.set_surfaces([(small, PanelTitle("skip", 0.91, 0.05)), (large, "no skip")],
                       DisplaySettings(log_scale=True))
-    low = np.log(np.nanmin(small.values["train_loss"]))
-    high = np.log(np.nanmax(large.values["train_loss"]))
+    low = np.log10(np.nanmin(small.values["train_loss"]))
+    high = np.log10(np.nanmax(large.values["train_loss"]))
     assert view.shared_limits == (pytest.approx(low), pytest.approx(high))
     for scene in view.scenes:
         assert tuple(scene.actors["relief"].mapper.scalar_range) == pytest.approx(view.shared_limits)
@@ -324,3 +331,33 @@ def test_controls_change_settings_and_view(show, qtbot) -> None:
     assert view.plotter.renderer.camera.parallel_projection
     grab(window, "controls_top")
     view.close()  # inside a splitter: closing the window would not reach the view
+
+
+def test_views_start_from_an_empty_grid_and_fill_in(show) -> None:
+    """A job's first moments: nothing computed, then a few points, then coarse-to-fine filling."""
+    from PySide6.QtWidgets import QSplitter
+
+    from app.views.heatmap import HeatmapView
+    from app.views.surface_3d import Surface3DView
+
+    full = landscape(holes=False)
+    empty = FakeSurface(full.x, full.y, {k: np.full_like(v, np.nan) for k, v in full.values.items()},
+                        trajectory=full.trajectory)
+    view3d, heatmap = Surface3DView(), HeatmapView()
+    splitter = QSplitter()
+    splitter.addWidget(view3d)
+    splitter.addWidget(heatmap)
+    window = show(splitter, (1200, 500))
+    for view in (view3d, heatmap):
+        view.set_surface(empty, DisplaySettings(log_scale=True, fill_holes=True))
+    assert view3d.drawn_cells == 0
+    coarse = {k: np.where(np.add.outer(np.arange(15) % 2, np.arange(21) % 2) == 0, v, np.nan)
+              for k, v in full.values.items()}  # every other point: no cell has 4 computed corners
+    for view in (view3d, heatmap):
+        view.update_values(coarse)
+    assert view3d.drawn_cells == 20 * 14  # filled for display only...
+    assert np.isnan(view3d.scene.surface.values["train_loss"][1, 1])  # ...never written back
+    view3d.apply_settings(view3d.settings.replace(fill_holes=False))
+    assert view3d.drawn_cells == 0
+    grab(window, "coarse_to_fine")
+    view3d.close()

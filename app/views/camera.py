@@ -41,7 +41,7 @@ def apply_camera(plotter: pv.Plotter, preset: str, bar_room: float = 0.0, top_ro
     plotter.render()
 
 
-def fit_view(plotter: pv.Plotter, bar_room: float = 0.0, top_room: float = 0.0, margin: float = 0.07) -> None:
+def fit_view(plotter: pv.Plotter, bar_room: float = 0.0, top_room: float = 0.0, margin: float = 0.09) -> None:
     """Zoom and shift so the scene's projected bounding box fills the free part of the view.
 
     reset_camera fits a bounding sphere to the vertical view angle, which wastes space in wide

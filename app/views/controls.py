@@ -71,7 +71,7 @@ class DisplayControls(QWidget):
         group, form = QGroupBox("Data"), QFormLayout()
         self.metric = QComboBox()
         self.metric.setToolTip(field_help("metric"))
-        self.log_scale = self._check("Log scale (ln)", "log_scale")
+        self.log_scale = self._check("Log scale (log10)", "log_scale")
         self.clamp_on = self._check("Clamp above", "clamp_max")
         self.clamp = SliderBox(0.0, 1.0, 1.0, decimals=4)
         self.fill_holes = self._check("Fill pending points (display only)", "fill_holes")

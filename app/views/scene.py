@@ -25,6 +25,7 @@ from app.display_data import (
 )
 from engine.errors import ConfigError
 
+PBR_LIGHT_BOOST = 2.2
 LIFT = 0.004  # lines float this fraction of the height above the relief so they stay visible
 
 
@@ -153,12 +154,10 @@ class SurfaceScene:
     def _surface_height_at(self, path: np.ndarray) -> np.ndarray:
         """Heights along the path, bilinear on the grid; pending points use the nearest computed."""
         s = self.surface
-        z = self.heights(self.shown)
+        z = self.heights(fill_for_display(s.x, s.y, self.shown))  # smooth even on a coarse grid
         if not np.isfinite(z).any():
-            return np.zeros(len(path))
-        known = np.isfinite(z)
-        if not known.all():
-            z = np.where(known, z, np.nanmean(z))
+            return np.full(len(path), self.heights.floor)
+        z = np.where(np.isfinite(z), z, np.nanmean(z))  # outside the computed hull
         grid = RegularGridInterpolator((s.y, s.x), z, bounds_error=False, fill_value=None)
         xs = np.clip(path[:, 0], s.x.min(), s.x.max())
         ys = np.clip(path[:, 1], s.y.min(), s.y.max())
@@ -171,8 +170,9 @@ class SurfaceScene:
         p = self.plotter
         p.subplot(*self.index)
         show_bar = scalar_bar and settings.show_scalar_bar
-        self._bar_title = settings.metric_label(self.metric) if show_bar else ""
-        bar = dict(title=settings.metric_label(self.metric), n_labels=5, fmt="%.3g", vertical=True,
+        title = settings.metric_label(self.metric).replace(" ", "\n", 1)  # narrow: "log10" above
+        self._bar_title = title if show_bar else ""
+        bar = dict(title=title, n_labels=5, fmt="%.3g", vertical=True,
                    position_x=0.89, position_y=0.2, height=0.6, width=0.045, color="#202020",
                    title_font_size=13, label_font_size=11, unconstrained_font_size=True)
         look = dict(pbr=settings.pbr, metallic=settings.metallic, roughness=settings.roughness) \
@@ -217,6 +217,9 @@ class SurfaceScene:
             self.plotter.enable_lightkit(only_active=True)
         else:
             renderer.add_light(pv.Light(light_type="headlight"))
+        if settings.pbr:  # PBR without an environment map reads much darker than Phong: compensate
+            for light in renderer.lights:
+                light.intensity *= PBR_LIGHT_BOOST
         if settings.eye_dome_lighting:
             renderer.enable_eye_dome_lighting()
         else:

@@ -90,8 +90,8 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int
     if builder is None:
         raise ConfigError("model.arch", cfg.arch, "one of " + ", ".join(map(repr, MODEL_NAMES)))
     if cfg.arch == "user" and not allow_user_code:
-        raise ConfigError("model.user", cfg.user, "a built-in arch here: running the user's model code "
-                          "was not allowed for this file")
+        raise ConfigError("model.user", cfg.user, "explicit permission to run that Python file "
+                          "(load_run(..., allow_user_code=True); command line: --allow-user-code)")
     return builder(cfg, shape, num_outputs)
 
 

@@ -34,8 +34,11 @@ def _open_run(path: Path) -> h5py.File:
 class Run:
     """A trained (or partly trained) experiment stored in one HDF5 file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, allow_user_code: bool = False) -> None:
         self.path = Path(path)
+        # A run of arch = 'user' names a Python file; rebuilding its model runs that file, so a
+        # run file received from elsewhere must not do it unless the user says so.
+        self.allow_user_code = allow_user_code
         with _open_run(self.path) as f:
             self.attrs: dict[str, Any] = {k: _plain(v) for k, v in f.attrs.items()}
             self.epochs: list[int] = sorted(int(k) for k in f["checkpoints"].keys())
@@ -84,7 +87,8 @@ class Run:
         from engine.models import build_model
 
         shape = tuple(int(v) for v in self.dataset_info["input_shape"])
-        return build_model(self.config.model, shape, int(self.dataset_info["num_outputs"]))
+        return build_model(self.config.model, shape, int(self.dataset_info["num_outputs"]),
+                           allow_user_code=self.allow_user_code)
 
     def model(self, epoch: Epoch = "final") -> nn.Module:
         """A fresh model with checkpoint ``epoch`` loaded, in eval mode."""
@@ -165,6 +169,6 @@ def _read_group(group: h5py.Group) -> dict[str, Any]:
     return out
 
 
-def load_run(path: str | Path) -> Run:
-    """Open a LossLab run file."""
-    return Run(path)
+def load_run(path: str | Path, *, allow_user_code: bool = False) -> Run:
+    """Open a LossLab run file; ``allow_user_code`` lets a run of arch = 'user' import its model file."""
+    return Run(path, allow_user_code=allow_user_code)
