@@ -13,8 +13,6 @@ from typing import Any, Protocol
 
 import contourpy
 import numpy as np
-from scipy.interpolate import griddata
-from scipy.spatial import QhullError
 
 from app.display import DisplaySettings
 from engine.errors import ConfigError
@@ -22,6 +20,7 @@ from engine.export.heights import display_z
 
 HEIGHT_FRACTION = 0.4  # z extent / wider side of the α-β plane at z_scale 1
 FLOOR_GAP = 0.2  # gap between the surface's lowest point and the contour floor, in heights
+FILL_STEPS = 8  # hole filling reaches this many points from the nearest computed one
 
 
 class SurfaceLike(Protocol):
@@ -107,17 +106,27 @@ def _log_floor(values: np.ndarray) -> float:
     return float(positive.min()) if positive.size else 1e-12
 
 
-def fill_for_display(x: np.ndarray, y: np.ndarray, shown: np.ndarray) -> np.ndarray:
-    """Linear interpolation of pending points inside the hull of computed ones (display only)."""
-    known = np.isfinite(shown)
-    if known.all() or known.sum() < 4:
-        return shown
-    xx, yy = np.meshgrid(x, y)
-    try:
-        filled = griddata((xx[known], yy[known]), shown[known], (xx, yy), method="linear")
-    except QhullError:  # computed points all on one line: nothing to interpolate between
-        return shown
-    return np.where(known, shown, filled)
+def fill_for_display(shown: np.ndarray, steps: int = FILL_STEPS) -> np.ndarray:
+    """Pending points filled from computed neighbours (display only; 2D grids).
+
+    Each step gives every pending point with computed 4-neighbours their mean: a point between
+    two computed ones gets their average, a cell centre the mean of its four edges, which is
+    linear / bilinear interpolation on a grid filled coarse to fine. Gaps wider than about
+    ``2 * steps`` points stay pending rather than being invented.
+    """
+    filled = np.array(shown, dtype=float)
+    for _ in range(steps):
+        pending = np.isnan(filled)
+        if not pending.any() or pending.all():
+            break
+        padded = np.pad(filled, 1, constant_values=np.nan)
+        around = np.stack([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
+        count = np.isfinite(around).sum(axis=0)
+        reachable = pending & (count > 0)
+        if not reachable.any():
+            break
+        filled[reachable] = np.nansum(around, axis=0)[reachable] / count[reachable]
+    return filled
 
 
 def color_limits(arrays: list[np.ndarray], settings: DisplaySettings) -> tuple[float, float]:

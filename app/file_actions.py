@@ -47,7 +47,10 @@ class FileActions(QObject):
             self.w.surface.add_run(str(path))
             self.w.show_panel("training")
         else:
-            self.w.views.show_surface_file(path)
+            surface = self.w.views.show_surface_file(path)
+            run_file = Path(str(surface.attrs.get("run_file", "")))
+            if run_file.suffix and run_file.is_file():  # offer its run for more surfaces
+                self.w.surface.add_run(str(run_file))
         return kind
 
     def open_dialog(self) -> None:

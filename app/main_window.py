@@ -67,6 +67,9 @@ class MainWindow(QMainWindow):
         controls = QScrollArea()
         controls.setWidgetResizable(True)
         controls.setWidget(self.views.controls)
+        controls.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scrollbar = controls.verticalScrollBar().sizeHint().width()
+        controls.setMinimumWidth(self.views.controls.minimumSizeHint().width() + scrollbar + 4)
         self._add_dock("display", "Display", controls, Qt.DockWidgetArea.RightDockWidgetArea)
         self.actions = build_actions(self)
         self.recent_menu = build_menus(self, self.actions)
@@ -97,7 +100,8 @@ class MainWindow(QMainWindow):
         for dock in left[1:]:
             self.tabifyDockWidget(left[0], dock)
         self.resizeDocks(left, [PANEL_WIDTH] * 3, Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["display"]], [280], Qt.Orientation.Horizontal)
+        display = self.docks["display"]
+        self.resizeDocks([display], [display.widget().minimumWidth()], Qt.Orientation.Horizontal)
         self.show_panel("experiment")
 
     def show_panel(self, key: str) -> None:
@@ -184,6 +188,8 @@ class MainWindow(QMainWindow):
     def _surface_state(self, state: str) -> None:
         self.actions["surface"].setEnabled(state != "running")
         self.actions["cancel_surface"].setEnabled(state == "running")
+        if state == "running":
+            self.show_panel("surface")
 
     def _checkpoint_chosen(self, path: str, epoch: int) -> None:
         self.surface.choose(path, epoch)

@@ -33,7 +33,9 @@ def compare_title(surface: Surface) -> PanelTitle | str:
     surface's checkpoint; without a readable run file, the view reads them off the surface."""
     from engine.storage.run import load_run
 
-    name, attrs = surface_name(surface), surface.attrs
+    attrs = surface.attrs
+    # The run's name is what tells panels apart; the surface file name repeats the grid settings.
+    name = Path(str(attrs.get("run_file", ""))).stem or surface_name(surface)
     try:
         metrics = load_run(attrs["run_file"]).metrics
         epoch = int(attrs["checkpoint_epoch"])

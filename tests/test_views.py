@@ -93,7 +93,7 @@ def test_display_values_keep_nan_and_clamp_before_log() -> None:
 def test_fill_is_display_only_and_contours_stop_at_holes() -> None:
     s = landscape()
     shown = s.values["train_loss"]
-    filled = fill_for_display(s.x, s.y, shown)
+    filled = fill_for_display(shown)
     assert np.isnan(shown[3, 4]) and np.isfinite(filled[3, 4])
     assert np.isnan(s.values["train_loss"][3, 4])  # the surface itself is untouched
     lines = contour_lines(s.x, s.y, shown, np.array([np.nanmedian(shown)]))
@@ -298,15 +298,19 @@ def test_comparison_uses_one_colour_range(show) -> None:
 
 def test_controls_change_settings_and_view(show, qtbot) -> None:
     from PySide6.QtCore import QPoint, Qt
-    from PySide6.QtWidgets import QSplitter
+    from PySide6.QtWidgets import QScrollArea, QSplitter
 
     from app.views.controls import DisplayControls
     from app.views.surface_3d import Surface3DView
 
     view, controls = Surface3DView(), DisplayControls()
+    scroll = QScrollArea()  # as in the main window's dock: this once crashed on paint
+    scroll.setWidget(controls)
+    scroll.setWidgetResizable(True)
     splitter = QSplitter()
-    splitter.addWidget(controls)
+    splitter.addWidget(scroll)
     splitter.addWidget(view)
+    splitter.setSizes([380, 820])
     window = show(splitter, (1200, 800))
     surface = landscape()
     controls.set_surface(surface)

@@ -167,6 +167,7 @@ class ExperimentPanel(QWidget):
             self._show_field_error(exc.key, str(exc))
         except ConfigError as exc:
             self._show_field_error(exc.key, f"{exc.value!r} is not valid; expected {exc.allowed}")
+        self.preview.setEnabled(self._cfg is not None)  # greyed: it shows the last valid settings
         if self._cfg is not None:
             self.config_changed.emit(self._cfg)
             self._debounce.start()

@@ -37,6 +37,8 @@ class TrainingCurves(QWidget):
             plot = self.canvas.addPlot(row=i // 2, col=i % 2, title=title)
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel("bottom", "epoch")
+            if title == "Learning rate":
+                plot.setLogMode(y=True)  # schedules change the rate by factors of 10
             if title in LEGEND_OFFSET:
                 plot.addLegend(offset=LEGEND_OFFSET[title])
             for name, label, pen in series:

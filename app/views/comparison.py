@@ -120,7 +120,9 @@ class ComparisonView(QWidget):
         self.plotter.render()
 
     def set_camera(self, preset: str) -> None:
-        """'top', 'iso', 'front' or 'reset', for all (linked) panels."""
+        """'top', 'iso', 'front' or 'reset', for all (linked) panels (ignored until surfaces are shown)."""
+        if self.plotter is None:
+            return
         self._fit(preset)
         self._auto_fit.preset = preset
 

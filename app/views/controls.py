@@ -69,15 +69,16 @@ class DisplayControls(QWidget):
 
     def _data_group(self) -> QGroupBox:
         group, form = QGroupBox("Data"), QFormLayout()
-        self.metric = QComboBox()
-        self.metric.setToolTip(field_help("metric"))
+        # Not "self.metric": that name would shadow QWidget.metric(), which Qt calls while painting.
+        self.metric_box = QComboBox()
+        self.metric_box.setToolTip(field_help("metric"))
         self.log_scale = self._check("Log scale (log10)", "log_scale")
         self.clamp_on = self._check("Clamp above", "clamp_max")
         self.clamp = SliderBox(0.0, 1.0, 1.0, decimals=4)
         self.fill_holes = self._check("Fill pending points (display only)", "fill_holes")
         self.mark_uncomputed = self._check("Mark pending points", "mark_uncomputed")
         self.show_trajectory = self._check("Show trajectory", "show_trajectory")
-        form.addRow("Metric", self.metric)
+        form.addRow("Metric", self.metric_box)
         form.addRow(self.log_scale)
         form.addRow(self.clamp_on, self.clamp)
         for box in (self.fill_holes, self.mark_uncomputed, self.show_trajectory):
@@ -95,9 +96,10 @@ class DisplayControls(QWidget):
         self.range_low, self.range_high = QDoubleSpinBox(), QDoubleSpinBox()
         row = QHBoxLayout()
         for box in (self.range_low, self.range_high):
-            box.setRange(-1e12, 1e12)
+            box.setRange(-1e9, 1e9)
             box.setDecimals(4)
             box.setKeyboardTracking(False)
+            box.setMinimumWidth(70)  # its size hint fits "-1000000000.0000": far too wide for a dock
             row.addWidget(box)
         self.scalar_bar = self._check("Colour bar", "show_scalar_bar")
         form.addRow("Z scale", self.z_scale)
@@ -167,14 +169,14 @@ class DisplayControls(QWidget):
                     self.show_trajectory, self.scalar_bar, self.light_kit, self.smooth, self.pbr, self.edl,
                     self.on_surface, self.below):
             box.toggled.connect(self._schedule)
-        for combo in (self.metric, self.colormap):
+        for combo in (self.metric_box, self.colormap):
             combo.currentIndexChanged.connect(self._schedule)
         for slider in (self.clamp, self.z_scale, self.specular, self.metallic, self.roughness):
             slider.valueChanged.connect(self._schedule)
         for spin in (self.range_low, self.range_high, self.contour_count):
             spin.valueChanged.connect(self._schedule)
         self.levels.editingFinished.connect(self._schedule)
-        self.metric.currentIndexChanged.connect(self._metric_changed)
+        self.metric_box.currentIndexChanged.connect(self._metric_changed)
         self.log_scale.toggled.connect(self._metric_changed)
         for box in (self.pbr, self.clamp_on, self.range_on):
             box.toggled.connect(self._enable_dependents)
@@ -199,13 +201,13 @@ class DisplayControls(QWidget):
         names = list(surface.values)
         self._ranges = {n: _finite_range(np.asarray(v, dtype=float)) for n, v in surface.values.items()}
         current = self._settings.metric
-        self.metric.blockSignals(True)
-        self.metric.clear()
-        self.metric.addItem("(first loss metric)", "")
+        self.metric_box.blockSignals(True)
+        self.metric_box.clear()
+        self.metric_box.addItem("(first loss metric)", "")
         for name in names:
-            self.metric.addItem(name, name)
-        self.metric.setCurrentIndex(max(0, self.metric.findData(current)))
-        self.metric.blockSignals(False)
+            self.metric_box.addItem(name, name)
+        self.metric_box.setCurrentIndex(max(0, self.metric_box.findData(current)))
+        self.metric_box.blockSignals(False)
         self._metric_changed()
 
     def set_settings(self, settings: DisplaySettings, emit: bool = True) -> None:
@@ -230,11 +232,11 @@ class DisplayControls(QWidget):
 
     # ---- internals ----------------------------------------------------------------
     def _load(self, s: DisplaySettings) -> None:
-        index = self.metric.findData(s.metric)
+        index = self.metric_box.findData(s.metric)
         if index < 0 and s.metric:
-            self.metric.addItem(s.metric, s.metric)
-            index = self.metric.count() - 1
-        self.metric.setCurrentIndex(max(index, 0))
+            self.metric_box.addItem(s.metric, s.metric)
+            index = self.metric_box.count() - 1
+        self.metric_box.setCurrentIndex(max(index, 0))
         self.log_scale.setChecked(s.log_scale)
         self.clamp_on.setChecked(s.clamp_max is not None)
         if s.clamp_max is not None:
@@ -258,7 +260,7 @@ class DisplayControls(QWidget):
         self.levels.setText(", ".join(f"{v:g}" for v in s.contour_levels))
 
     def _metric_changed(self) -> None:
-        name = self.metric.currentData() or next((n for n in self._ranges if "loss" in n), "")
+        name = self.metric_box.currentData() or next((n for n in self._ranges if "loss" in n), "")
         low, high = self._ranges.get(name, (0.0, 1.0))
         self.clamp.set_range(low, high, geometric=self.log_scale.isChecked())
         if not self.clamp_on.isChecked():
@@ -286,7 +288,7 @@ class DisplayControls(QWidget):
     def _collect(self, levels: tuple[float, ...]) -> DisplaySettings:
         on = QCheckBox.isChecked
         return DisplaySettings(
-            metric=self.metric.currentData() or "", log_scale=on(self.log_scale),
+            metric=self.metric_box.currentData() or "", log_scale=on(self.log_scale),
             clamp_max=self.clamp.value() if on(self.clamp_on) else None, z_scale=self.z_scale.value(),
             colormap=self.colormap.currentText(),
             color_range=(self.range_low.value(), self.range_high.value()) if on(self.range_on) else None,

@@ -53,7 +53,7 @@ class HeatmapView(QWidget):
         super().__init__(parent)
         self.settings = settings or DisplaySettings()
         self.surface: SurfaceSnapshot | None = None
-        self.metric = ""
+        self.metric_name = ""  # not "metric": that would shadow QWidget.metric()
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.plot = self.graphics.addPlot()
@@ -111,28 +111,29 @@ class HeatmapView(QWidget):
     def color_limits(self) -> tuple[float, float]:
         if self.surface is None:
             return 0.0, 1.0
-        return color_limits([display_values(self.surface.values[self.metric], self.settings)], self.settings)
+        shown = display_values(self.surface.values[self.metric_name], self.settings)
+        return color_limits([shown], self.settings)
 
     def _redraw(self) -> None:
         s, settings = self.surface, self.settings
-        self.metric = pick_metric(s, settings.metric)
-        shown = display_values(s.values[self.metric], settings)
+        self.metric_name = pick_metric(s, settings.metric)
+        shown = display_values(s.values[self.metric_name], settings)
         if settings.fill_holes:
-            shown = fill_for_display(s.x, s.y, shown)
+            shown = fill_for_display(shown)
         limits = self.color_limits()
         self.image.setImage(shown, autoLevels=False)
         self.image.setRect(_cell_rect(s.x, s.y))
         self.pending.setRect(_cell_rect(s.x, s.y))
         self.bar.setColorMap(colormap(settings.colormap))
         self.bar.setLevels(limits)
-        self.bar.getAxis("right").setLabel(settings.metric_label(self.metric))
+        self.bar.getAxis("right").setLabel(settings.metric_label(self.metric_name))
         levels = contour_levels(settings, *limits)
         segments = [seg for _, segs in contour_lines(s.x, s.y, shown, levels) for seg in segs]
         self.contours.setData(*_joined(segments))
         path = s.trajectory if settings.show_trajectory and s.trajectory is not None else np.empty((0, 2))
         self.path.setData(path[:, 0], path[:, 1])
-        done = int(np.isfinite(s.values[self.metric]).sum())
-        self.info.setText(f"{self.metric}: {done} of {shown.size} points computed (grey = pending).")
+        done = int(np.isfinite(s.values[self.metric_name]).sum())
+        self.info.setText(f"{self.metric_name}: {done} of {shown.size} points computed (grey = pending).")
 
     def probe_at(self, alpha: float, beta: float) -> Probe | None:
         """The grid point nearest (α, β) if it lies on the grid, else None."""

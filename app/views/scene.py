@@ -96,7 +96,7 @@ class SurfaceScene:
         assert surface is not None
         shown = self.display_of(settings)
         if settings.fill_holes:
-            shown = fill_for_display(surface.x, surface.y, shown)
+            shown = fill_for_display(shown)
         self.shown = shown
         self.heights = height_map(surface.x, surface.y, limits, settings.z_scale)
         self._refresh_relief(shown, self.heights)
@@ -152,9 +152,9 @@ class SurfaceScene:
         _polylines(self.path, [np.c_[path, z]], markers=True)
 
     def _surface_height_at(self, path: np.ndarray) -> np.ndarray:
-        """Heights along the path, bilinear on the grid; pending points use the nearest computed."""
+        """Heights along the path, bilinear on the grid (pending points filled from neighbours)."""
         s = self.surface
-        z = self.heights(fill_for_display(s.x, s.y, self.shown))  # smooth even on a coarse grid
+        z = self.heights(fill_for_display(self.shown))  # smooth even on a coarse grid
         if not np.isfinite(z).any():
             return np.full(len(path), self.heights.floor)
         z = np.where(np.isfinite(z), z, np.nanmean(z))  # outside the computed hull

@@ -25,6 +25,7 @@ from app.display import DisplaySettings
 from app.display_data import Probe, SurfaceLike, color_limits, probe
 from app.views.camera import AutoFit, apply_camera, release_on_quit, save_screenshot, write_orbit_movie
 from app.views.scene import SurfaceScene
+from engine.errors import ConfigError
 
 
 class Surface3DView(QWidget):
@@ -67,6 +68,8 @@ class Surface3DView(QWidget):
 
     def update_values(self, values: dict[str, np.ndarray]) -> None:
         """New metric arrays for the same grid (e.g. more points computed): meshes edited in place."""
+        if not self.has_surface:
+            raise ConfigError("surface", None, "a surface shown before its values are updated", "3D view")
         self.scene.set_values(values)
         limits = self.color_limits()
         self.scene.refresh(self.settings, limits)

@@ -14,6 +14,7 @@ import torch
 
 from engine.cli.progress import ProgressPrinter
 from engine.landscape import SurfaceOptions, as_source, compute_surface, load_surface
+from engine.landscape.distributed import compute_surface_distributed, world_from_env
 from engine.training.experiment import choose_threads
 
 EXAMPLES = """examples:
@@ -23,6 +24,7 @@ EXAMPLES = """examples:
   losslab surface small.h5 --directions interpolate --to large.h5 --x=-0.5:1.5:401 \\
       --dir-type states --out ab.h5
 Re-running the same command after an interruption computes only the missing points.
+On N processes: torchrun --nproc_per_node=N -m engine.cli surface ... (see README, Cluster / SLURM).
 Grid axes start with '-', so write --x=-1:1:51 (with '=')."""
 
 
@@ -84,7 +86,13 @@ def run(args: argparse.Namespace) -> int:
     source = as_source(args.run_file)
     # small nets evaluate several times faster on one thread than on two busy cores
     torch.set_num_threads(choose_threads(0, source.vector(options.checkpoint, options.dir_type).numel))
-    path = compute_surface(source, options, args.out, on_event=ProgressPrinter())
+    world = world_from_env()  # one of several processes started by torchrun
+    if world is None:
+        path = compute_surface(source, options, args.out, on_event=ProgressPrinter())
+    else:
+        path = compute_surface_distributed(source, options, args.out, world, on_event=ProgressPrinter())
+        if not world.is_main:
+            return 0
     print(summary(path))
     return 0
 

@@ -1,30 +1,50 @@
 """Loss and accuracy of the model at theta + alpha * x + beta * y, fast and exact.
 
-The evaluation tensors are prepared once and held on the device (no DataLoader); the
-model is built once and its parameters are overwritten in place for each point from a
-stored copy of theta with ``torch._foreach`` ops. Losses are summed per batch in float64
-and divided by the number of samples; accuracy is in percent, as in loss-landscape.
+The evaluation tensors are prepared once and held on the device (no DataLoader). The model is
+built once; the tensors the directions move are views of one flat buffer, set to each point
+with two fused ops (:mod:`engine.landscape.flat`). Batch norm is folded into the preceding
+conv/linear layer and refreshed per point (:mod:`engine.landscape.bn_fold`), conv nets run
+channels-last, small models may evaluate several points per forward pass
+(:mod:`engine.landscape.batched`), and ``precision``/``compile`` select autocast and
+torch.compile (:mod:`engine.landscape.speed`). :attr:`PointEvaluator.record` says which of
+these were used; the surface file stores it. Losses are summed per batch in float64 and
+divided by the number of samples; accuracy is in percent, as in loss-landscape.
 
 Batch norm runs in eval mode (running statistics) by default, as in loss-landscape's
 ``eval_loss``. ``bn_train_mode=True`` uses each batch's own statistics instead (then the
-values depend on the batch size) and never updates the stored running statistics.
+values depend on the batch size, nothing is folded) and never updates the running statistics.
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from engine.landscape.batched import BatchedPoints, Point
+from engine.landscape.bn_fold import FoldedModel, fold_batch_norm, has_batch_norm, is_plain_mlp
 from engine.landscape.directions import Directions
+from engine.landscape.flat import FlatPoints
+from engine.landscape.speed import (
+    BN_TRAIN_BATCH,
+    SpeedRecord,
+    activation_bytes_per_sample,
+    autocast,
+    autocast_dtype,
+    choose_batch_size,
+    choose_points_per_forward,
+    free_device_memory,
+    try_compile,
+)
 from engine.training.experiment import select_device
 from engine.training.losses import correct_count, loss_function
 
 Data = Mapping[str, tuple[Tensor, Tensor]]
+FOLD_TOLERANCE = 1e-4  # folded vs unfolded logits, relative to their scale, checked once at start
 
 
 def resolve_device(name: str) -> torch.device:
@@ -50,7 +70,13 @@ def metric_names(splits: tuple[str, ...] | list[str], classification: bool) -> l
 
 
 class PointEvaluator:
-    """Evaluates one model at points of the plane spanned by ``directions``."""
+    """Evaluates one model at points of the plane spanned by ``directions``.
+
+    ``batch_size=0`` chooses it from the model's activation size and the device's memory;
+    ``points_per_forward=0`` evaluates several points per forward pass where measurements
+    showed it pays (small MLPs on few samples; 1 = never, P > 1 = always P). ``fold_bn`` and
+    ``channels_last`` (None = where it applies) exist to compare against the plain path.
+    """
 
     def __init__(
         self,
@@ -59,31 +85,49 @@ class PointEvaluator:
         data: Data,
         loss: str,
         device: torch.device,
-        batch_size: int = 256,
+        batch_size: int = 0,
         bn_train_mode: bool = False,
+        *,
+        precision: str = "fp32",
+        compile: bool = False,
+        fold_bn: bool = True,
+        channels_last: bool | None = None,
+        points_per_forward: int = 0,
     ) -> None:
         _tune_allocator()
-        self.device, self.batch_size = device, batch_size
+        self.device = device
         self.loss_fn = loss_function(loss)
+        self._autocast = autocast_dtype(precision, device)
         self.data = {s: (x.to(device), y.to(device)) for s, (x, y) in data.items()}
         self.classification = all(not y.dtype.is_floating_point for _, y in self.data.values())
         self.metric_names = metric_names(list(self.data), self.classification)
         self.model = _prepare_model(model, device, bn_train_mode)
-        if any(x.dim() == 4 for x, _ in self.data.values()):
-            self._try_channels_last()
+        self.record = SpeedRecord(device=str(device), threads=torch.get_num_threads(),
+                                  autocast=precision if self._autocast is not None else "off")
+        if channels_last is not False and any(x.dim() == 4 for x, _ in self.data.values()):
+            self.record.channels_last = self._try_channels_last()
         named = dict(self.model.named_parameters()) | dict(self.model.named_buffers())
-        self._keys = list(directions.origin)
-        self._live = [named[k] for k in self._keys]
-        self._origin = self._on_device(directions.origin)
-        self._xs = [self._on_device(x) for x in directions.xs]
-        self._y = self._on_device(directions.y) if directions.y is not None else None
+        keys = list(directions.origin)
+        live = [named[k] for k in keys]
+        self.points = FlatPoints(live, keys, directions.origin, directions.xs, directions.y)
+        self.batch_size = batch_size or self._auto_batch_size(bn_train_mode)
+        self.record.batch_size = self.batch_size
+        self.forward_model: nn.Module = self.model
+        self._folded: FoldedModel | None = None
+        if fold_bn and not bn_train_mode:
+            self._fold()
+        if compile:
+            self.forward_model, self.record.compile_error = try_compile(
+                self.forward_model, device, self._warm_up
+            )
+            self.record.compiled = not self.record.compile_error
+        self.batched: BatchedPoints | None = None
+        self._per_point_splits: list[str] = []
+        self._choose_points_per_forward(points_per_forward, bn_train_mode)
 
-    def _on_device(self, vector: Mapping[str, Tensor]) -> list[Tensor]:
-        # empty_like keeps each live tensor's memory format, so the foreach ops stay elementwise
-        return [torch.empty_like(live).copy_(vector[k]) for live, k in zip(self._live, self._keys)]
-
-    def _try_channels_last(self) -> None:
-        """Channels-last convolutions are ~1.8x faster on CPU; keep them only if the model accepts them."""
+    # ---- set-up ---------------------------------------------------------------------------
+    def _try_channels_last(self) -> bool:
+        """Channels-last convolutions run ~1.2-1.8x faster on CPU; kept only if the model accepts them."""
         self.model.to(memory_format=torch.channels_last)
         probe = next(iter(self.data.values()))[0][:2]
         try:
@@ -91,33 +135,105 @@ class PointEvaluator:
                 self.model(probe.contiguous(memory_format=torch.channels_last))
         except RuntimeError:
             self.model.to(memory_format=torch.contiguous_format)
-            return
+            return False
         self.data = {
-            s: (x.contiguous(memory_format=torch.channels_last), y) for s, (x, y) in self.data.items()
+            s: (x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x, y)
+            for s, (x, y) in self.data.items()
         }
+        return True
+
+    def _auto_batch_size(self, bn_train_mode: bool) -> int:
+        if bn_train_mode:
+            return BN_TRAIN_BATCH
+        inputs = [x for x, _ in self.data.values()]
+        per_sample = activation_bytes_per_sample(self.model, inputs[0][:2])
+        images = any(x.dim() >= 4 for x in inputs)
+        samples = max(len(x) for x in inputs)
+        free = free_device_memory(self.device)
+        return choose_batch_size(self.device.type, samples, per_sample, images, free)
+
+    def _fold(self) -> None:
+        """Fold batch norm where the folded model gives the same outputs at theta (checked once)."""
+        folded = fold_batch_norm(self.model) if has_batch_norm(self.model) else None
+        if folded is None:
+            return
+        self.set_point(0.0)
+        probe = next(iter(self.data.values()))[0][:4]
+        with torch.inference_mode():
+            expected = self.model(probe).float()
+            try:
+                got = folded(probe).float()
+            except RuntimeError:
+                return
+        scale = 1.0 + float(expected.abs().max())
+        if got.shape == expected.shape and float((got - expected).abs().max()) <= FOLD_TOLERANCE * scale:
+            self._folded, self.forward_model = folded, folded
+            self.record.bn_folded, self.record.folded_layers = True, folded.count
+
+    def _warm_up(self, model: nn.Module) -> None:
+        inputs = next(iter(self.data.values()))[0]
+        with torch.inference_mode(), autocast(self.device, self._autocast):
+            model(inputs[: self.batch_size])
+
+    def _choose_points_per_forward(self, requested: int, bn_train_mode: bool) -> None:
+        """A rule per split, not a timing: a split always takes the same path on the same machine,
+        whatever other splits are evaluated with it, so results are bit-identical across runs."""
+        eligible = not bn_train_mode and not self.record.compiled and is_plain_mlp(self.model)
+        parameters = sum(p.numel() for p in self.model.parameters())
+        sizes = {
+            split: requested or choose_points_per_forward(self.device.type, len(x), parameters, eligible)
+            for split, (x, _) in self.data.items()
+        }
+        batched = {split: self.data[split] for split, size in sizes.items() if size > 1}
+        if not batched:
+            return
+        size = max(sizes.values())
+        self.batched = BatchedPoints(self.model, self.points, batched, self.loss_fn, self.classification,
+                                     size, self.batch_size, self._autocast)
+        self.batched.evaluate([(0.0, 0.0, 0)] * size)  # fails here, not mid-grid, if vmap cannot run it
+        self._per_point_splits = [split for split in self.data if split not in batched]
+        self.record.points_per_forward = size
+
+    # ---- evaluation -----------------------------------------------------------------------
+    @property
+    def points_per_forward(self) -> int:
+        return self.record.points_per_forward
 
     def set_point(self, alpha: float, beta: float = 0.0, direction: int = 0) -> None:
         """Model parameters := theta + alpha * x[direction] + beta * y, in place."""
-        with torch.no_grad():
-            torch._foreach_copy_(self._live, self._origin)
-            if alpha != 0.0:
-                torch._foreach_add_(self._live, self._xs[direction], alpha=alpha)
-            if beta != 0.0 and self._y is not None:
-                torch._foreach_add_(self._live, self._y, alpha=beta)
+        self.points.set_point(alpha, beta, direction)
+        if self._folded is not None:
+            self._folded.refresh()
 
     def evaluate(self, alpha: float, beta: float = 0.0, direction: int = 0) -> dict[str, float]:
         """Mean loss and accuracy (percent) per split at one point; NaN/inf losses are returned as such."""
         self.set_point(alpha, beta, direction)
         return self.evaluate_current()
 
-    def evaluate_current(self) -> dict[str, float]:
+    def evaluate_many(self, points: Sequence[Point]) -> list[dict[str, float]]:
+        """Metrics at each ``(alpha, beta, direction)``, several per forward pass where that was chosen."""
+        if self.batched is None:
+            return [self.evaluate(*point) for point in points]
+        size, results = self.batched.size, []
+        for first in range(0, len(points), size):
+            chunk = points[first : first + size]
+            results += self.batched.evaluate(chunk)
+        if self._per_point_splits:
+            for point, result in zip(points, results):
+                self.set_point(*point)
+                result.update(self.evaluate_current(self._per_point_splits))
+        return [{m: r[m] for m in self.metric_names} for r in results]  # the usual metric order
+
+    def evaluate_current(self, splits: Sequence[str] | None = None) -> dict[str, float]:
+        """Metrics at the current parameters, of ``splits`` (default: all)."""
         metrics: dict[str, float] = {}
-        with torch.inference_mode():
-            for split, (inputs, labels) in self.data.items():
+        with torch.inference_mode(), autocast(self.device, self._autocast):
+            for split in self.data if splits is None else splits:
+                inputs, labels = self.data[split]
                 loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
                 correct = torch.zeros((), dtype=torch.int64, device=self.device)
                 for start in range(0, len(inputs), self.batch_size):
-                    outputs = self.model(inputs[start : start + self.batch_size])
+                    outputs = self.forward_model(inputs[start : start + self.batch_size]).float()
                     batch_labels = labels[start : start + self.batch_size]
                     loss_sum += self.loss_fn(outputs, batch_labels, reduction="sum").double()
                     correct += correct_count(outputs, batch_labels).to(torch.int64)

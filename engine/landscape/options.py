@@ -23,7 +23,8 @@ SPLITS = ("train", "test", "both")
 DEVICES = ("auto", "cpu", "cuda")
 SOURCE = "surface options"
 # Options that only change how fast the same numbers are computed: a resumed surface may differ here.
-SPEED_ONLY = ("device", "batch_size")
+SPEED_ONLY = ("device", "batch_size", "compile")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def _opt(default: Any, help: str, **rules: Any) -> Any:
@@ -67,7 +68,14 @@ class SurfaceOptions:
     average: int = _opt(0, "1D: average the curve over N random directions (mean and std; 0 = off)", min=0)
     seed: int = _opt(0, "seed for directions and the subset", min=0)
     device: str = _opt("auto", "where to evaluate", choices=DEVICES)
-    batch_size: int = _opt(256, "samples per forward pass", min=1)
+    batch_size: int = _opt(0, "samples per forward pass (0 = choose from the model and the memory)", min=0)
+    precision: str = _opt(
+        "fp32",
+        "bf16/fp16: forward pass under autocast (faster, loss summed in fp32/fp64, values differ "
+        "slightly); fp32 is exact",
+        choices=PRECISIONS,
+    )
+    compile: bool = _opt(False, "torch.compile the model: a slow start (~40 s on a CPU), pays on large grids")
     bn_train_mode: bool = _opt(
         False,
         "evaluate batch-norm with batch statistics instead of the "

@@ -26,6 +26,7 @@ from engine.landscape.evaluate import PointEvaluator, metric_names, resolve_devi
 from engine.landscape.grid import averaged_order, progressive_order
 from engine.landscape.options import SurfaceOptions
 from engine.landscape.params import ParamVector, to_numpy
+from engine.landscape.shards import merge_leftover_shards
 from engine.landscape.source import ModelSource, as_source
 from engine.storage.surface_file import (
     SurfaceWriter,
@@ -47,6 +48,7 @@ def compute_surface(
     on_event: EventSink = ignore_events,
     cancel: CancelToken | None = None,
     open_run: Callable[[str], ModelSource] = as_source,
+    select: Callable[[list], list] | None = None,
 ) -> Path:
     """Evaluate every missing point of the surface ``options`` describes into ``out``.
 
@@ -54,6 +56,8 @@ def compute_surface(
     the ones ``options`` would build (e.g. for plain models). Emits ProgressEvents of stage
     "surface" with payload ``{"indices": [...], "values": {metric: [...]}, "shape": ...}`` for
     each batch of points written. Cancelling keeps a valid partial file and raises Cancelled.
+    ``select`` keeps a part of the missing points (one process's share of a torchrun job, see
+    :mod:`engine.landscape.distributed`); shards such a job left next to ``out`` are merged first.
     """
     source, out = as_source(subject), Path(out)
     stored = _existing_attrs(out)
@@ -63,24 +67,21 @@ def compute_surface(
         _create(out, source, options, directions, custom)
     else:
         directions = _resume_directions(out, stored, source, options, directions)
+    merge_leftover_shards(out)  # points of an interrupted torchrun job
     writer = SurfaceWriter(out)
     try:
         pending = writer.pending()
         todo = [p for p in _points(options) if pending[p[0]]]
+        todo = todo if select is None else select(todo)
         done_before = pending.size - int(pending.sum())
         note = f" (resuming: {done_before} of {pending.size} already computed)" if done_before else ""
         on_event(
             ProgressEvent(STAGE, 0, len(todo), 0.0, f"surface: {len(todo)} points to compute{note} -> {out}")
         )
         if todo:
-            _evaluate(
-                _evaluator(source, options, directions),
-                writer,
-                todo,
-                len(options.x_coordinates),
-                on_event,
-                cancel,
-            )
+            evaluator = _evaluator(source, options, directions)
+            writer.set_attr("evaluator", evaluator.record.to_json())  # how this session computed
+            _evaluate(evaluator, writer, todo, len(options.x_coordinates), on_event, cancel)
     finally:
         writer.close()
     return out
@@ -96,6 +97,8 @@ def _evaluator(source: ModelSource, options: SurfaceOptions, directions: Directi
         resolve_device(options.device),
         options.batch_size,
         options.bn_train_mode,
+        precision=options.precision,
+        compile=options.compile,
     )
 
 
@@ -229,14 +232,17 @@ def _evaluate(
     """Evaluate ``todo`` in order, writing at least every ``row`` points or FLUSH_SECONDS."""
     clock, batch, last_flush, done = Stopwatch(), [], time.perf_counter(), 0
     try:
-        for index, alpha, beta, direction in todo:
+        step = min(evaluator.points_per_forward, row)  # several points per forward for small models
+        for first in range(0, len(todo), step):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            start = time.perf_counter()
-            values = evaluator.evaluate(alpha, beta, direction)
-            writer.record(index, values, time.perf_counter() - start)
-            batch.append((index, values))
-            done += 1
+            chunk, start = todo[first : first + step], time.perf_counter()
+            results = evaluator.evaluate_many([(alpha, beta, k) for _, alpha, beta, k in chunk])
+            seconds = (time.perf_counter() - start) / len(chunk)
+            for (index, *_), values in zip(chunk, results):
+                writer.record(index, values, seconds)
+                batch.append((index, values))
+            done += len(chunk)
             if len(batch) >= row or time.perf_counter() - last_flush >= FLUSH_SECONDS:
                 _flush(writer, batch, done, len(todo), clock(), on_event)
                 batch, last_flush = [], time.perf_counter()
@@ -255,3 +261,13 @@ def _flush(
         "values": {m: [values[m] for _, values in batch] for m in writer.metrics},
     }
     on_event(ProgressEvent(STAGE, done, total, elapsed, payload=payload))
+
+
+# ---- for engine.landscape.distributed: processes other than 0 read what process 0 created ----
+def stored_directions(out: str | Path, subject: Any, options: SurfaceOptions) -> Directions:
+    """The exact directions of the existing surface ``out``, checked against ``subject`` and ``options``."""
+    out = Path(out)
+    stored = _existing_attrs(out)
+    if stored is None:
+        raise RunFileError(f"{out}: no such surface file")
+    return _resume_directions(out, stored, as_source(subject), options, None)

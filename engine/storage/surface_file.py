@@ -168,6 +168,12 @@ class SurfaceWriter:
         self._file.flush()
         self._dirty.clear()
 
+    def set_attr(self, name: str, value: Any) -> None:
+        """A file attribute written (and flushed) before any point of this session, like
+        ``compute_seconds`` at close: the only metadata changes after creation."""
+        self._file.attrs[name] = value
+        self._file.flush()
+
     def close(self) -> None:
         if self._file.id.valid:
             self.flush()

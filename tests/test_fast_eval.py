@@ -1,0 +1,256 @@
+"""The fast evaluator equals a plain evaluation: batch-norm folding, flat parameters, channels-last,
+several points per forward (vmap), autocast, compile fallback; its record in the surface file; memory."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+
+import numpy as np
+import pytest
+import torch
+from landscape_fixtures import ConvBN, digit_images, digits, mlp, trained_mlp_source
+from torch import nn
+
+from engine.errors import ConfigError
+from engine.landscape import Directions, ModelSource, ParamVector, SurfaceOptions, compute_surface, load_surface
+from engine.landscape.bn_fold import fold_batch_norm, is_plain_mlp
+from engine.landscape.directions import random_direction
+from engine.landscape.evaluate import PointEvaluator
+from engine.landscape.speed import GPU_MAX_BATCH, choose_batch_size, choose_points_per_forward
+from engine.models.resnet import CifarResNet
+from engine.models.vgg import VGG9
+
+CPU = torch.device("cpu")
+POINTS = [(0.0, 0.0, 0), (0.4, -0.3, 0), (-0.7, 0.2, 0), (1.0, 1.0, 0)]
+
+
+def _with_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Batch norms as after training: non-trivial running statistics and affine parameters."""
+    generator = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=generator))
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=generator))
+            m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=generator))
+            m.bias.data.copy_(0.1 * torch.randn(m.num_features, generator=generator))
+    return model.eval()
+
+
+def _directions(model: nn.Module, dir_type: str = "weights", ignore: str = "biasbn", count: int = 1) -> Directions:
+    origin = ParamVector.from_module(model, dir_type)
+    xs = [random_direction(origin, 0, k, "filter", ignore) for k in range(count)]
+    return Directions("random", origin, xs, random_direction(origin, 0, count, "filter", ignore))
+
+
+def _independent(model: nn.Module, d: Directions, alpha: float, beta: float, data, direction: int = 0) -> dict:
+    """Reference: a fresh copy loaded with theta + alpha x + beta y, PyTorch's own mean cross-entropy."""
+    fresh = copy.deepcopy(model).eval()
+    state = fresh.state_dict()
+    for k in d.origin:
+        state[k] = d.origin[k] + alpha * d.xs[direction][k] + beta * d.y[k]
+    fresh.load_state_dict(state)
+    out = {}
+    with torch.no_grad():
+        for split, (x, y) in data.items():
+            logits = fresh(x).double()
+            out[f"{split}_loss"] = nn.functional.cross_entropy(logits, y).item()
+            out[f"{split}_acc"] = 100.0 * (logits.argmax(1) == y).double().mean().item()
+    return out
+
+
+def _close(a: dict, b: dict, rel: float) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k] == pytest.approx(b[k], rel=rel, abs=rel), k
+
+
+def _images(n: int = 8, size: int = 8, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {"test": (torch.randn(n, 3, size, size, generator=g), torch.randint(0, 10, (n,), generator=g))}
+
+
+# ---- batch-norm folding ---------------------------------------------------------------------
+def test_folding_finds_every_conv_bn_and_linear_bn_pair_and_skips_untraceable_models() -> None:
+    torch.manual_seed(0)
+    resnet = _with_statistics(CifarResNet(20, 10))
+    assert fold_batch_norm(resnet).count == 21  # 19 convs + 2 projection shortcuts
+    vgg = _with_statistics(VGG9((3, 8, 8), 10))
+    folded = fold_batch_norm(vgg)
+    assert folded.count == 8  # 7 convs + the hidden linear layer
+    x = torch.randn(4, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), vgg(x), rtol=1e-5, atol=1e-6)
+
+    class Branchy(nn.Module):  # data-dependent control flow: fx cannot trace it
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.bn(self.conv(x)) if x.sum() > 0 else x
+
+    assert fold_batch_norm(Branchy().eval()) is None
+    assert fold_batch_norm(mlp()) is None
+
+
+@pytest.mark.parametrize(("dir_type", "ignore"), [("weights", "biasbn"), ("states", "none")])
+def test_folded_resnet20_equals_unfolded_and_an_independent_evaluation(dir_type: str, ignore: str) -> None:
+    torch.manual_seed(1)
+    model = _with_statistics(CifarResNet(20, 10), seed=1)
+    d, data = _directions(model, dir_type, ignore), _images()
+    fast = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU)
+    plain = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, fold_bn=False, channels_last=False)
+    assert fast.record.bn_folded and fast.record.folded_layers == 21 and fast.record.channels_last
+    assert not plain.record.bn_folded and not plain.record.channels_last
+    scale = 0.1 if dir_type == "states" else 1.0  # keeps moved running variances positive
+    for alpha, beta in ((scale * a, scale * b) for a, b, _ in POINTS):
+        folded = fast.evaluate(alpha, beta)
+        _close(folded, plain.evaluate(alpha, beta), 1e-5)
+        _close(folded, _independent(model, d, alpha, beta, data), 1e-5)
+
+
+def test_batch_statistics_mode_folds_nothing() -> None:
+    model = _with_statistics(ConvBN())
+    evaluator = PointEvaluator(model, _directions(model), digit_images(40, 20), "ce", CPU, bn_train_mode=True)
+    assert not evaluator.record.bn_folded and evaluator.batch_size == 256 and evaluator.points_per_forward == 1
+
+
+# ---- several points per forward (vmap) --------------------------------------------------------
+def test_points_per_forward_equals_the_per_point_path_for_every_direction() -> None:
+    model, data = mlp(), digits(120, 60)
+    d = _directions(model, count=3)  # averaged 1D curves use several x directions
+    points = [(a, b, k) for k in range(3) for a, b, _ in POINTS] + [(0.25, 0.0, 1)]
+    batched = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, points_per_forward=8)
+    single = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, points_per_forward=1)
+    assert batched.points_per_forward == 8 and single.points_per_forward == 1
+    many = batched.evaluate_many(points)
+    assert len(many) == len(points)
+    for point, got in zip(points, many):
+        want = single.evaluate(*point)
+        assert list(got) == list(want)  # same metrics, same order
+        _close(got, want, 1e-6)
+        _close(got, _independent(model, d, point[0], point[1], data, point[2]), 1e-5)
+
+
+def test_points_per_forward_rule_is_per_split_and_only_for_small_plain_mlps() -> None:
+    assert is_plain_mlp(mlp()) and not is_plain_mlp(ConvBN())
+    assert choose_points_per_forward("cpu", 100, 3_000, True) > 1
+    assert choose_points_per_forward("cpu", 2_000, 10_000, True) == 1
+    assert choose_points_per_forward("cpu", 100, 3_000, False) == 1
+    model, data = mlp(), digits(500, 60)  # 60 test samples batch, 500 train samples do not
+    evaluator = PointEvaluator(model, _directions(model), data, "ce", CPU)
+    assert evaluator.points_per_forward > 1 and evaluator._per_point_splits == ["train"]
+    single = PointEvaluator(copy.deepcopy(mlp()), _directions(mlp()), data, "ce", CPU, points_per_forward=1)
+    for got, want in zip(evaluator.evaluate_many(POINTS), [single.evaluate(*p) for p in POINTS]):
+        assert list(got) == ["train_loss", "train_acc", "test_loss", "test_acc"]
+        _close(got, want, 1e-6)
+        assert got["train_loss"] == want["train_loss"]  # the per-point split takes the same path
+
+
+# ---- compile, autocast, batch size (the CUDA path's CPU twin) ----------------------------------
+def test_compile_failure_falls_back_to_eager_and_says_why(monkeypatch) -> None:
+    model, data = mlp(), digits(60, 30)
+    d = _directions(model)
+    eager = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, points_per_forward=1)
+
+    def broken_compile(*_args, **_kwargs):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    fallback = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, compile=True)
+    assert not fallback.record.compiled and "no C++ compiler" in fallback.record.compile_error
+    assert fallback.evaluate(0.3, 0.1) == eager.evaluate(0.3, 0.1)
+
+    def compiles_but_fails_to_run(module, **_kwargs):
+        def run(_x):
+            raise RuntimeError("backend crashed")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", compiles_but_fails_to_run)
+    late = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, compile=True)
+    assert "backend crashed" in late.record.compile_error and late.forward_model is late.model
+    assert late.evaluate(0.3, 0.1) == eager.evaluate(0.3, 0.1)
+
+
+def test_autocast_precision_is_recorded_and_close_to_fp32_on_a_trained_net() -> None:
+    source = trained_mlp_source()
+    d = _directions(source.model("final"))
+    data = {"test": source.read_split("test")}
+    exact = PointEvaluator(source.model("final"), d, data, "ce", CPU)
+    half = PointEvaluator(source.model("final"), d, data, "ce", CPU, precision="bf16")
+    assert exact.record.autocast == "off" and half.record.autocast == "bf16"
+    for alpha, beta, _ in POINTS[:3]:
+        a, b = exact.evaluate(alpha, beta), half.evaluate(alpha, beta)
+        assert b["test_loss"] == pytest.approx(a["test_loss"], rel=2e-2)  # the stated bf16 tolerance
+        assert abs(b["test_acc"] - a["test_acc"]) <= 2.0
+    with pytest.raises(ConfigError, match="precision"):
+        PointEvaluator(source.model("final"), d, data, "ce", CPU, precision="fp8")
+
+
+def test_batch_size_rules_for_cpu_and_cuda() -> None:
+    # CPU: conv nets stop at 128 images, flat inputs at 2048 rows, never above the data
+    assert choose_batch_size("cpu", 10_000, 200_000, images=True) == 128
+    assert choose_batch_size("cpu", 10_000, 2_000, images=False) == 2048
+    assert choose_batch_size("cpu", 300, 2_000, images=False) == 300
+    # CUDA: half the free memory, a power of two, capped
+    per_sample = 3 * 16 * 32 * 32 * 4
+    assert choose_batch_size("cuda", 50_000, per_sample, True, free_bytes=1 << 30) == 2048
+    assert choose_batch_size("cuda", 50_000, per_sample, True, free_bytes=1 << 40) == GPU_MAX_BATCH
+    assert choose_batch_size("cuda", 50_000, per_sample, True, free_bytes=0) == 1
+    model = _with_statistics(ConvBN())
+    evaluator = PointEvaluator(model, _directions(model), digit_images(300, 50), "ce", CPU)
+    assert evaluator.batch_size == 128
+
+
+# ---- the surface file and memory ---------------------------------------------------------------
+def test_surface_records_the_evaluator_and_matches_an_independent_evaluation(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = _with_statistics(ConvBN())
+    data = digit_images(60, 40)
+    source = ModelSource.from_module(model, data, "ce", name="convbn")
+    # small steps: moved running variances stay positive, so every value is finite
+    options = SurfaceOptions(x="-0.1:0.1:3", y="-0.1:0.1:3", candidates=3, dir_type="states", ignore="none")
+    surface = load_surface(compute_surface(source, options, tmp_path / "s.h5"))
+    record = json.loads(surface.attrs["evaluator"])
+    assert record["bn_folded"] and record["folded_layers"] == 2 and record["channels_last"]
+    assert record["batch_size"] == 60 and record["autocast"] == "off" and not record["compiled"]
+    assert {"threads", "points_per_forward", "device", "flat_parameters"} <= record.keys()
+    assert surface.attrs["precision"] == "fp32" and surface.attrs["batch_size"] == 0
+    from engine.landscape.surface import _resume_directions
+
+    d = _resume_directions(tmp_path / "s.h5", surface.attrs, source, options, None)
+    for j, beta in enumerate(surface.y):
+        for i, alpha in enumerate(surface.x):
+            want = _independent(model, d, float(alpha), float(beta), data)
+            got = {m: float(surface.values[m][j, i]) for m in want}
+            assert np.isfinite(list(got.values())).all()
+            _close(got, want, 1e-5)
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if issubclass(type(o), torch.Tensor))
+
+
+@pytest.mark.parametrize("model_kind", ["mlp", "convbn"])
+def test_live_tensors_do_not_grow_with_the_grid(tmp_path, model_kind: str) -> None:
+    model = mlp() if model_kind == "mlp" else _with_statistics(ConvBN())
+    data = digits(80, 40) if model_kind == "mlp" else digit_images(40, 20)
+    source = ModelSource.from_module(model, data, "ce", name=model_kind)
+    counts = []
+    for n in (3, 9):
+        seen: list[int] = []
+
+        def count_at_the_end(event, seen=seen) -> None:
+            if event.total and event.done == event.total:
+                seen.append(_live_tensors())
+
+        options = SurfaceOptions(x=f"-1:1:{n}", y=f"-1:1:{n}", candidates=3)
+        compute_surface(source, options, tmp_path / f"{model_kind}{n}.h5", on_event=count_at_the_end)
+        counts.append(seen[-1])
+    assert counts[0] == counts[1], counts  # 81 points keep no more tensors alive than 9
+    values = load_surface(tmp_path / f"{model_kind}9.h5").values["test_loss"]
+    assert np.isfinite(values).all()
