@@ -113,25 +113,29 @@ class FileActions(QObject):
 
         self._guard(go)
 
+    def save_orbit_movie(self, path: str | Path, frames: int = 72) -> Path:
+        """One turn around the 3D view as GIF or MP4, with a progress dialog (rendering needs
+        the GUI thread, so the dialog keeps the window painted between frames)."""
+        self._current_surface()
+        progress = QProgressDialog("Rendering the orbit…", "", 0, frames, self.w)
+        progress.setCancelButton(None)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def frame(done: int, _total: int) -> None:
+            progress.setValue(done)
+            QApplication.processEvents()
+
+        try:
+            return self.w.views.view3d.orbit_movie(path, frames=frames, on_frame=frame)
+        finally:
+            progress.close()
+
     def movie_dialog(self) -> None:
         def go() -> None:
             self._current_surface()
             path = self._ask_save("Save orbit movie", "orbit.gif", "GIF animation (*.gif);;MP4 video (*.mp4)")
-            if path is None:
-                return
-            frames = 72
-            progress = QProgressDialog("Rendering the orbit…", "", 0, frames, self.w)
-            progress.setCancelButton(None)
-            progress.setWindowModality(Qt.WindowModality.WindowModal)
-
-            def frame(done: int, total: int) -> None:
-                progress.setValue(done)
-                QApplication.processEvents()
-
-            try:
-                self._report(self.w.views.view3d.orbit_movie(path, frames=frames, on_frame=frame))
-            finally:
-                progress.close()
+            if path is not None:
+                self._report(self.save_orbit_movie(path))
 
         self._guard(go)
 

@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         w.job_failed.connect(self._job_failed)
         w.job_cancelled.connect(lambda job: self._job_ended(job, "cancelled; files so far are kept"))
         w.job_finished.connect(lambda job, _r: self._job_ended(job, "finished"))
+        w.idle.connect(lambda: self.job_progress.setVisible(False))
         self._training_state(tr.state)
         self._surface_state(su.state)
 
@@ -155,8 +156,7 @@ class MainWindow(QMainWindow):
                                + (f", {int(eta)} s left" if eta is not None else ""))
 
     def _job_ended(self, job: Job, how: str) -> None:
-        self.job_progress.setVisible(self.worker.busy)
-        self.job_label.setText(f"{job.title}: {how}" if not self.worker.busy else self.job_label.text())
+        self.job_label.setText(f"{job.title}: {how}")  # the next queued job overwrites it when it starts
         if job.output is not None and Path(job.output).exists():
             self.remember_file(job.output)
 

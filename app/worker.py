@@ -54,13 +54,13 @@ class JobError:
     details: str = ""
 
 
-def describe_error(exc: BaseException) -> JobError:
-    """Turn an exception into a message plus the field/file concerned."""
+def describe_error(exc: BaseException, file: Path | None = None) -> JobError:
+    """Turn an exception into a message plus the field or file concerned (``file``: the job's output)."""
     if isinstance(exc, ConfigError):
         where = f"field {exc.key}" + (f" in {exc.source}" if exc.source else "")
         return JobError(str(exc), where)
     if isinstance(exc, LossLabError):
-        return JobError(str(exc), getattr(exc, "path", "") or "")
+        return JobError(str(exc), f"file {file}" if file else "")
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return JobError(f"{type(exc).__name__}: {exc}", "", details)
 
@@ -171,7 +171,7 @@ class EngineWorker(QObject):
         except Cancelled:
             self.job_cancelled.emit(job)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user, not kill the thread
-            self.job_failed.emit(job, describe_error(exc))
+            self.job_failed.emit(job, describe_error(exc, job.output))
         else:
             self.job_finished.emit(job, result)
         finally:

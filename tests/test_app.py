@@ -22,9 +22,13 @@ from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from app.settings import AppSettings  # noqa: E402
+from app.worker import preload_engine_libraries  # noqa: E402
 from engine.storage.run import load_run  # noqa: E402
 from engine.storage.surface_file import load_surface  # noqa: E402
 
+# At collection, before any test opens a GL context: triton's LLVM must load before Mesa's.
+preload_engine_libraries()
+pytestmark = pytest.mark.gui
 LEFT = Qt.MouseButton.LeftButton
 
 
@@ -194,6 +198,26 @@ def test_bad_inputs_show_the_reason_and_start_nothing(qtbot, window, tmp_path, s
     assert error_of(w, "data.root") == "" and w.training.buttons["start"].isEnabled()
 
 
+def test_experiment_toml_save_and_load(qtbot, window, tmp_path, monkeypatch) -> None:
+    from engine.config import load_experiment
+
+    w = window
+    type_text(qtbot, field(w, "train.epochs"), "7")
+    toml = tmp_path / "mine.toml"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(toml), ""))
+    w.actions["save_experiment"].trigger()  # saving needs valid fields, not the data check
+    qtbot.waitUntil(lambda: w.experiment.is_valid, timeout=30000)
+    assert load_experiment(toml) == w.experiment.config() and load_experiment(toml).train.epochs == 7
+    type_text(qtbot, field(w, "train.epochs"), "3")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(toml), ""))
+    w.actions["load_experiment"].trigger()
+    assert field(w, "train.epochs").value() == 7 and w.settings.recent_files()[0] == str(toml.resolve())
+    import torch
+
+    device = w.device_label.text()
+    assert device.startswith("GPU: " if torch.cuda.is_available() else "CPU (")
+
+
 def test_pause_then_resume_continues_the_same_run(qtbot, window) -> None:
     w = window
     type_text(qtbot, field(w, "train.epochs"), "20")  # room to pause before the end
@@ -233,8 +257,28 @@ def test_files_open_by_menu_drop_and_recent_list(qtbot, window, trained_run, sma
     w.dropEvent(QDropEvent(QPointF(50, 50), copy, mime, LEFT, no_keys))
     assert w.views.surface.path == small_surface and w.views.view3d.drawn_cells == 36
 
+    picture = w.files.save_view_picture(tmp_path / "view.png", (640, 480))
+    assert (QImage(str(picture)).width(), QImage(str(picture)).height()) == (640, 480)
+    import imageio.v2 as imageio
+
+    movie = w.files.save_orbit_movie(tmp_path / "orbit.gif", frames=6)
+    assert len(imageio.mimread(movie)) == 6
+    table = w.files.export_to(tmp_path / "curves.csv").read_text().splitlines()
+    assert "train_loss" in table[0] and len(table) == 1 + 49
+
     recent = [a.toolTip() for a in w.recent_menu.actions() if a.toolTip().endswith(".h5")]
     assert recent[:2] == [str(small_surface.resolve()), str(Path(trained_run).resolve())]
+
+    # A surface written by tomgoldstein/loss-landscape: flat (nx*ny) arrays, -1 = not computed.
+    import h5py
+
+    ll = tmp_path / "resnet56_sgd_lr=0.1.h5_[-1.0,1.0,5]x[-1.0,1.0,5].h5"
+    with h5py.File(ll, "w") as f:
+        f["xcoordinates"] = f["ycoordinates"] = np.linspace(-1, 1, 5)
+        losses = np.linspace(0.1, 3.0, 25)
+        losses[-3:] = -1
+        f["train_loss"], f["train_acc"] = losses, np.full(25, 90.0)
+    assert w.open_file(ll) == "surface" and w.views.view3d.drawn_cells == 16 - 3  # 3 cells touch a hole
 
     garbage = tmp_path / "notes.h5"
     garbage.write_text("not hdf5")
@@ -271,16 +315,19 @@ def test_window_layout_and_recent_files_are_remembered(qtbot, settings, trained_
     assert again.recent_menu.actions()[0].toolTip() == settings.recent_files()[0]
 
 
-def test_gui_command_writes_a_screenshot_and_exits(qtbot, small_surface, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("kind", ["surface", "run"])
+def test_gui_command_writes_a_screenshot_and_exits(qtbot, kind, small_surface, trained_run, tmp_path,
+                                                   monkeypatch) -> None:
     from engine.cli import main
 
     monkeypatch.setenv("LOSSLAB_SETTINGS", str(tmp_path / "cli.ini"))
     out = tmp_path / "cli.png"
-    assert main(["gui", str(small_surface), "--screenshot", str(out), "--size", "1200x800"]) == 0
+    file = small_surface if kind == "surface" else trained_run
+    assert main(["gui", str(file), "--screenshot", str(out), "--size", "1200x800"]) == 0
     shot = QImage(str(out))
     assert (shot.width(), shot.height()) == (1200, 800)
     pixels = np.array([[shot.pixel(x, y) for x in range(0, 1200, 7)] for y in range(0, 800, 7)])
-    assert len(np.unique(pixels)) > 300
+    assert len(np.unique(pixels)) > 300  # a 3D surface or the training curves, not an empty window
 
 
 def test_the_engine_cli_does_not_load_qt() -> None:

@@ -20,8 +20,8 @@ import pytest
 from engine.cli import main
 from engine.errors import ConfigError, RunFileError
 from engine.landscape import SurfaceOptions, compute_surface, load_direction_tensors, load_surface
-from engine.landscape.distributed import World, world_from_env
-from engine.landscape.shards import merge_leftover_shards, read_pending, shard_files, shard_path
+from engine.landscape.distributed import World, plan_devices, world_from_env
+from engine.landscape.shards import ShardMerger, merge_leftover_shards, read_pending, shard_files, shard_path
 from engine.landscape.surface import stored_directions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +75,13 @@ def test_torchrun_environment_is_read_and_checked():
         world_from_env(env | {"RANK": "8"})
     with pytest.raises(ConfigError, match="WORLD_SIZE = 'two'.*whole number"):
         world_from_env(env | {"WORLD_SIZE": "two"})
+
+
+def test_each_process_gets_its_own_gpu_and_nccl_only_when_none_is_shared():
+    # the CUDA path's decisions; the gloo tests below run everything else of it on CPUs
+    assert plan_devices("cpu", World(3, 8, 1, 4), 0) == ("gloo", None)
+    assert plan_devices("cuda", World(5, 8, 1, 4), 4) == ("nccl", 1)  # 2 nodes x 4 GPUs: cuda:LOCAL_RANK
+    assert plan_devices("cuda", World(3, 4, 3, 4), 2) == ("gloo", 1)  # 4 processes on 2 GPUs share them
 
 
 def test_two_gloo_processes_compute_the_same_surface_as_one(trained_run, tmp_path):
@@ -148,3 +155,32 @@ def test_leftover_shards_are_merged_once_and_foreign_ones_refused(trained_run, t
     with pytest.raises(RunFileError, match=r"fresh\.h5\.rank1-of-2 holds points of another surface"):
         compute_surface(trained_run, options, fresh)
     assert load_surface(fresh).computed.sum() == 0
+
+
+def test_process_0_merges_its_own_open_shard_and_the_others_while_it_computes(trained_run, tmp_path):
+    options = SurfaceOptions(x="-1:1:7", y="-1:1:5")
+    out = tmp_path / "s.h5"
+    compute_surface(trained_run, options, out, select=lambda todo: [])
+    directions = stored_directions(out, trained_run, options)
+    compute_surface(  # process 1 of 2 is done
+        trained_run, options, shard_path(out, 1, 2), directions=directions, select=lambda todo: todo[1::2]
+    )
+    own = shard_path(out, 0, 2)
+    merger, seen = ShardMerger(out, own), []
+
+    def merge_now(event):  # process 0's own shard is open for writing in this very process
+        seen.append(len(merger.merge()))
+
+    try:
+        compute_surface(
+            trained_run, options, own, directions=directions, select=lambda todo: todo[0::2], on_event=merge_now
+        )
+        # the first event comes before any point of process 0: process 1's 17 points; the later
+        # ones bring process 0's points from its open shard, all of them by the last event
+        assert seen[0] == 17 and sum(seen) == 35
+        assert merger.merge(remove=True) == []
+    finally:
+        merger.close()
+    got = load_surface(out)
+    _assert_same_surface(got, _reference(trained_run, SMALL, tmp_path / "one.h5"))
+    assert shard_files(out) == [] and got.attrs["evaluator"]  # how process 0 computed, as one process records it

@@ -18,9 +18,16 @@ from engine.landscape import Directions, ModelSource, ParamVector, SurfaceOption
 from engine.landscape.bn_fold import fold_batch_norm, is_plain_mlp
 from engine.landscape.directions import random_direction
 from engine.landscape.evaluate import PointEvaluator
-from engine.landscape.speed import GPU_MAX_BATCH, choose_batch_size, choose_points_per_forward
+from engine.landscape.speed import (
+    GPU_MAX_BATCH,
+    choose_batch_size,
+    choose_points_per_forward,
+    compile_mode,
+    free_device_memory,
+)
 from engine.models.resnet import CifarResNet
 from engine.models.vgg import VGG9
+from engine.training.experiment import select_device
 
 CPU = torch.device("cpu")
 POINTS = [(0.0, 0.0, 0), (0.4, -0.3, 0), (-0.7, 0.2, 0), (1.0, 1.0, 0)]
@@ -203,6 +210,23 @@ def test_batch_size_rules_for_cpu_and_cuda() -> None:
     model = _with_statistics(ConvBN())
     evaluator = PointEvaluator(model, _directions(model), digit_images(300, 50), "ce", CPU)
     assert evaluator.batch_size == 128
+
+
+def test_device_selection_for_training_and_surfaces_without_and_with_gpus() -> None:
+    assert select_device("auto", cuda_count=0) == CPU
+    assert select_device("auto", cuda_count=2) == torch.device("cuda")
+    assert select_device("cuda:1", cuda_count=2) == torch.device("cuda", 1)
+    with pytest.raises(ConfigError, match="cuda:0' to 'cuda:1' \\(2 GPUs here"):
+        select_device("cuda:2", cuda_count=2)
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        select_device("cuda", cuda_count=0)
+    with pytest.raises(ConfigError, match="'auto', 'cpu' or 'cuda"):
+        select_device("gpu", cuda_count=1)
+    assert compile_mode("cuda") == "reduce-overhead" and compile_mode("cpu") == "default"
+    assert free_device_memory(CPU) is None
+    # on a GPU a cheap point is launch-bound far longer than on a CPU
+    assert choose_points_per_forward("cuda", 5_000, 10_000, True) > 1
+    assert choose_points_per_forward("cpu", 5_000, 10_000, True) == 1
 
 
 # ---- the surface file and memory ---------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 os.environ.setdefault("QT_API", "pyside6")
 
 from app.stall_probe import measure_event_loop_stall  # noqa: E402
-from app.worker import EngineWorker, Job, describe_error  # noqa: E402
+from app.worker import EngineWorker, Job, describe_error, preload_engine_libraries  # noqa: E402
 from engine.config import ExperimentConfig  # noqa: E402
 from engine.errors import ConfigError, DataError  # noqa: E402
 from engine.events import Cancelled, ProgressEvent  # noqa: E402
@@ -26,6 +26,9 @@ from engine.landscape.surface import compute_surface  # noqa: E402
 from engine.storage.run import load_run  # noqa: E402
 from engine.storage.surface_file import load_surface  # noqa: E402
 from engine.training import train  # noqa: E402
+
+preload_engine_libraries()  # at collection: before any test of the session opens a GL context
+pytestmark = pytest.mark.gui
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ its field and ``validity_changed(False)`` keeps Start disabled. A background dat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
@@ -34,6 +35,7 @@ from engine.config import (
     ModelConfig,
     TrainConfig,
     from_dict,
+    load_experiment,
 )
 from engine.errors import ConfigError, LossLabError
 
@@ -147,9 +149,10 @@ class ExperimentPanel(QWidget):
         self.forms["train.distance"].set_values(distance)
         self.revalidate()
 
-    def config(self) -> ExperimentConfig:
-        """The valid experiment in the form (ConfigError if the form is not valid)."""
-        if self._cfg is None or not self.is_valid:
+    def config(self, need_data: bool = True) -> ExperimentConfig:
+        """The experiment in the form; ConfigError unless every field is valid and, with
+        ``need_data``, the data set was read successfully (what training needs; saving does not)."""
+        if self._cfg is None or (need_data and not self.is_valid):
             raise ConfigError("<form>", "", "a valid experiment: fix the fields marked in red")
         return self._cfg
 
@@ -237,11 +240,12 @@ class ExperimentPanel(QWidget):
             self._apply(lambda: load_preset(name), str(preset_files()[name]))
 
     def load_toml(self, path: str | Path) -> bool:
-        from engine.config import load_experiment
+        if self._apply(lambda: load_experiment(path), str(path)):
+            self.file_loaded.emit(str(path))  # the user's own files go to the recent list, presets not
+            return True
+        return False
 
-        return self._apply(lambda: load_experiment(path), str(path))
-
-    def _apply(self, load, path: str) -> bool:
+    def _apply(self, load: Callable[[], ExperimentConfig], path: str) -> bool:
         try:
             cfg = load()
         except LossLabError as exc:
@@ -249,11 +253,10 @@ class ExperimentPanel(QWidget):
             self.status.setStyleSheet(ERROR_STYLE)
             return False
         self.set_config(cfg)
-        self.file_loaded.emit(path)
         return True
 
     def save_toml(self, path: str | Path) -> None:
-        self.config().save(path)
+        self.config(need_data=False).save(path)
         self.file_loaded.emit(str(path))
 
     def open_dialog(self) -> None:
@@ -262,10 +265,10 @@ class ExperimentPanel(QWidget):
             self.load_toml(path)
 
     def save_dialog(self) -> None:
-        if not self.is_valid:
+        if self._cfg is None:
             self.status.setText("Fix the fields marked in red before saving.")
             return
-        suggested = f"{self.config().name}.toml"
+        suggested = f"{self._cfg.name}.toml"
         path, _ = QFileDialog.getSaveFileName(self, "Save experiment", suggested, TOML_FILTER)
         if path:
             self.save_toml(path)

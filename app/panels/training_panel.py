@@ -65,6 +65,7 @@ class TrainingPanel(QWidget):
         self.job: Job | None = None
         self.run_path: Path | None = None
         self.cfg: ExperimentConfig | None = None
+        self._stop_as = PAUSED  # what a cancelled job means: Pause (resumable) or Stop
         self._clock = Stopwatch()
         self.buttons = {name: QPushButton(icon(name), name.capitalize()) for name in
                         ("start", "pause", "stop", "resume")}
@@ -158,8 +159,8 @@ class TrainingPanel(QWidget):
             return train(cfg, out, resume=resume, on_event=sink, cancel=token)
 
         verb = "Resuming" if resume else "Training"
-        self.job = self.worker.submit(Job("train", f"{verb} {cfg.name}", run, out))
         self._stop_as = PAUSED
+        self.job = self.worker.submit(Job("train", f"{verb} {cfg.name}", run, out))
         self.run_label.setText(f"{verb} {cfg.name} → {out}")
         self._set_state(RUNNING)
 

@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 from engine.errors import ConfigError, LossLabError, RunFileError
 from engine.events import EventSink, ProgressEvent, Stopwatch, ignore_events
+from engine.landscape.directions import Directions
 from engine.landscape.evaluate import resolve_device
 from engine.landscape.options import SurfaceOptions
 from engine.landscape.shards import ShardMerger, read_pending, shard_path
@@ -116,45 +118,59 @@ def compute_surface_distributed(
         dist.destroy_process_group()
 
 
+def plan_devices(device_type: str, world: World, gpus: int) -> tuple[str, int | None]:
+    """The process group's backend and this process's GPU (None on CPUs) among ``gpus`` per machine."""
+    if device_type != "cuda":
+        return "gloo", None
+    gpu = world.local_rank % gpus  # more processes than GPUs share them round-robin
+    return ("nccl" if world.local_size <= gpus else "gloo"), gpu  # NCCL refuses two processes on one GPU
+
+
 def _join_device(options: SurfaceOptions, world: World) -> tuple[str, torch.device]:
-    """The process group's backend and where its messages live; pins this process to its GPU."""
+    """The backend and where its messages live; pins this process to its GPU."""
     device = resolve_device(options.device)  # ConfigError when CUDA is asked for and absent
-    if device.type != "cuda":
-        return "gloo", torch.device("cpu")
-    count = torch.cuda.device_count()
-    gpu = world.local_rank % count  # more processes than GPUs share them round-robin
+    backend, gpu = plan_devices(device.type, world, torch.cuda.device_count() if device.type == "cuda" else 0)
+    if gpu is None:
+        return backend, torch.device("cpu")
     torch.cuda.set_device(gpu)  # the evaluator's "cuda" is now this GPU
-    if world.local_size > count:
-        return "gloo", torch.device("cpu")  # NCCL refuses two processes on one GPU
-    return "nccl", torch.device("cuda", gpu)
+    return backend, torch.device("cuda", gpu) if backend == "nccl" else torch.device("cpu")
 
 
 def _run(
     source: Any, options: SurfaceOptions, out: Path, world: World, flag_device: torch.device, on_event: EventSink
 ) -> Path:
-    if world.is_main:  # create or check S.h5, merge leftover shards; evaluates nothing
+    if world.is_main:  # create or check S.h5 and merge leftover shards; evaluates nothing
         _together(flag_device, lambda: compute_surface(source, options, out, select=lambda todo: []))
     else:
         _together(flag_device, lambda: None)
-    directions, pending = _together(
-        flag_device, lambda: (stored_directions(out, source, options), read_pending(out))
-    )
-    total, mine = int(pending.sum()), shard_path(out, world.rank, world.size)
-    if mine.exists():
-        raise RunFileError(f"{mine} exists although {out} has been merged; is another job writing {out}?")
+    mine = shard_path(out, world.rank, world.size)
+    directions, pending = _together(flag_device, lambda: _read_job(source, options, out, mine))
+    total = int(pending.sum())
 
     def share(todo: list) -> list:
-        # every process sees the same ordered list, so the shares are disjoint and cover it
+        # ``todo`` is every point in order (the shard is new): the same list in every process,
+        # so the shares are disjoint and cover the points S.h5 misses
         return [p for p in todo if pending[p[0]]][world.rank :: world.size]
 
     progress = _MergedProgress(out, mine, total, world.size, on_event) if world.is_main else None
-    if len(range(world.rank, total, world.size)):
-        compute_surface(
-            source, options, mine, directions=directions, select=share, on_event=progress or ignore_events
-        )
-    if progress is not None:
-        progress.until_complete()
+    try:
+        if len(range(world.rank, total, world.size)):
+            compute_surface(
+                source, options, mine, directions=directions, select=share, on_event=progress or ignore_events
+            )
+        if progress is not None:
+            progress.until_complete()
+    finally:
+        if progress is not None:
+            progress.close()
     return out
+
+
+def _read_job(source: Any, options: SurfaceOptions, out: Path, mine: Path) -> tuple[Directions, np.ndarray]:
+    """The directions and the missing points of ``out``, as process 0 left them."""
+    if mine.exists():
+        raise RunFileError(f"{mine} exists although process 0 merged every shard; is another job writing {out}?")
+    return stored_directions(out, source, options), read_pending(out)
 
 
 def _together(flag_device: torch.device, step: Callable[[], T]) -> T:
@@ -205,10 +221,10 @@ class _MergedProgress:
     def until_complete(self) -> None:
         """Merge until every point of the job is in ``out`` (each one is merged once), then
         delete the shards: they hold nothing ``out`` lacks any more."""
-        try:
-            while self.done < self.total:
-                time.sleep(WAIT_SECONDS)
-                self.merge()
-            self.merge(remove=True)
-        finally:
-            self.merger.close()
+        while self.done < self.total:
+            time.sleep(WAIT_SECONDS)
+            self.merge()
+        self.merge(remove=True)
+
+    def close(self) -> None:
+        self.merger.close()

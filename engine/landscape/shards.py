@@ -156,8 +156,9 @@ def _identity(attrs: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _read(path: Path, locking: bool | None) -> h5py.File:
-    # Other processes hold their shards open for writing; contents change only after creation
-    # (fixed-size datasets, values before marks), so an unlocked read sees whole points.
+    # Other processes hold their shards open for writing, so those are read unlocked (locking=False):
+    # after creation only fixed-size contents change, values before marks, so a read sees whole
+    # points. A shard this process writes itself is opened as its writer opened it (None).
     try:
         return h5py.File(path, "r", locking=locking)
     except FileNotFoundError as exc:

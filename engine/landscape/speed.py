@@ -136,6 +136,11 @@ def _power_of_two_at_most(n: int) -> int:
     return 1 << (max(n, 1).bit_length() - 1)
 
 
+def compile_mode(device_type: str) -> str:
+    """CUDA: replay CUDA graphs (launch overhead gone); CPU: inductor's default C++ kernels."""
+    return "reduce-overhead" if device_type == "cuda" else "default"
+
+
 def try_compile(
     model: nn.Module, device: torch.device, warm_up: Callable[[nn.Module], object]
 ) -> tuple[nn.Module, str]:
@@ -145,9 +150,8 @@ def try_compile(
     not in the middle of a grid. On CUDA the "reduce-overhead" mode replays CUDA graphs; the
     parameters live at fixed addresses (one flat buffer), which is what graph replay needs.
     """
-    mode = "reduce-overhead" if device.type == "cuda" else "default"
     try:
-        compiled = torch.compile(model, mode=mode, dynamic=False)
+        compiled = torch.compile(model, mode=compile_mode(device.type), dynamic=False)
         warm_up(compiled)
     except Exception as exc:  # noqa: BLE001 - any failure: keep evaluating eagerly, say why
         return model, f"{type(exc).__name__}: {exc}".splitlines()[0][:200]

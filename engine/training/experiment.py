@@ -20,14 +20,25 @@ def prepare_data(cfg: ExperimentConfig) -> tuple[Dataset, BiasRecord]:
     return dataset, record
 
 
-def select_device(requested: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without it is an error."""
+def select_device(requested: str = "auto", cuda_count: int | None = None) -> torch.device:
+    """``auto`` picks CUDA when present; ``cuda`` / ``cuda:N`` must name a GPU that exists here.
+
+    ``cuda_count`` stands in for ``torch.cuda.device_count()``, so the GPU path's choices can be
+    tested on a machine without one.
+    """
+    count = torch.cuda.device_count() if cuda_count is None else cuda_count
     if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device", requested, "'cpu' or 'auto' (no CUDA device is available here)")
-    if requested not in ("cpu",) and not requested.startswith("cuda"):
+        return torch.device("cuda" if count > 0 else "cpu")
+    if requested == "cpu":
+        return torch.device("cpu")
+    index = requested.removeprefix("cuda:") if requested.startswith("cuda:") else None
+    if requested != "cuda" and (index is None or not index.isdigit()):
         raise ConfigError("device", requested, "'auto', 'cpu' or 'cuda[:N]'")
+    if count == 0:
+        raise ConfigError("device", requested, "'cpu' or 'auto' (no CUDA device is available here)")
+    if index is not None and int(index) >= count:
+        gpus = f"{count} GPU" + ("s" if count > 1 else "")
+        raise ConfigError("device", requested, f"'cuda' or 'cuda:0' to 'cuda:{count - 1}' ({gpus} here)")
     return torch.device(requested)
 
 
