@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise RunFileError(f"'{args.file}': file not found")
     try:
-        with h5py.File(args.file, "r") as f:
+        # A job may still be writing the file (and hold its lock): reading its flushed rows is fine.
+        with h5py.File(args.file, "r", locking=False) as f:
             is_run = f.attrs.get("format") == "losslab-run"
     except OSError as exc:
         raise RunFileError(f"'{args.file}': not a readable HDF5 file ({exc})") from exc

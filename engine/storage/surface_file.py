@@ -282,6 +282,13 @@ def _open(path: Path, mode: str) -> h5py.File:
     try:
         return h5py.File(path, mode)
     except OSError as exc:
+        if mode == "r" and "lock" in str(exc).lower():
+            # A job is still writing this surface (it holds the lock); its rows are flushed as they
+            # complete, so a viewer may read the points computed so far.
+            try:
+                return h5py.File(path, mode, locking=False)
+            except OSError:
+                pass
         raise RunFileError(f"{path}: cannot open as an HDF5 surface file ({exc})") from exc
 
 
