@@ -43,18 +43,24 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 def run_gui(file: str | Path | None = None, screenshot: str | Path | None = None,
             size: tuple[int, int] = (1400, 900)) -> int:
     """Open the window (and ``file``); with ``screenshot`` save the whole window and return."""
+    if file is not None and not Path(file).is_file():
+        raise LossLabError(f"'{file}': file not found")
     app = create_application()
     from app.main_window import MainWindow
 
     window = MainWindow(restore_layout=screenshot is None)
-    if screenshot is not None:
-        window.resize(*size)
-    window.show()
-    if file is not None:
-        window.open_file(file, interactive=screenshot is None)
     if screenshot is None:
+        window.show()
+        if file is not None:
+            window.open_file(file)  # a bad file gets an error dialog; the window stays open
         return app.exec()
-    out = window.save_window_picture(screenshot)
-    window.close()
+    try:
+        window.resize(*size)
+        window.show()
+        if file is not None:
+            window.open_file(file, interactive=False)  # scripts get the error and exit code 2
+        out = window.save_window_picture(screenshot)
+    finally:
+        window.close()  # also stops the worker thread
     print(f"screenshot: {out}")
     return 0

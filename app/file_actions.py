@@ -6,6 +6,7 @@ Each dialog method asks for a path and calls a plain method (``open``, ``export_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,9 +14,10 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QProgressDialog
 
 from app.file_kinds import OPEN_FILTER, SURFACE_FILTER, classify_file
-from app.worker import JobError
+from app.worker import describe_error
 from engine.errors import LossLabError
 from engine.export import ExportOptions, export_surface, parse_size
+from engine.storage.surface_file import Surface
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -68,7 +70,7 @@ class FileActions(QObject):
         self.w.settings.set_last_folder(path)
         return Path(path)
 
-    def _current_surface(self):
+    def _current_surface(self) -> Surface:
         surface = self.w.views.surface
         if surface is None:
             raise LossLabError("no surface is shown: compute one in the Surface panel or open a surface file")
@@ -174,14 +176,14 @@ class FileActions(QObject):
             if paths:
                 self.w.views.compare_files(paths)
 
-        self._guard(go)
+        self._guard(go, "Cannot compare")
 
     # -- feedback -------------------------------------------------------------------------
     def _report(self, path: Path) -> None:
         self.w.statusBar().showMessage(f"Wrote {path}", 8000)
 
-    def _guard(self, action) -> None:
+    def _guard(self, action: Callable[[], None], title: str = "Export failed") -> None:
         try:
             action()
         except LossLabError as exc:
-            self.w.show_error("Export failed", JobError(str(exc), getattr(exc, "key", "") or ""))
+            self.w.show_error(title, describe_error(exc))

@@ -55,8 +55,17 @@ def main(run_file: str, grid: int, seconds: float) -> None:
     running = worker.busy
     worker.cancel(job)
     worker.shutdown(60000)
-    print(json.dumps({**stall, "job_running_throughout": running, "updates": len(arrived),
-                      "window": "main window" if full else "surface panel (offscreen)"}), flush=True)
+    print(
+        json.dumps(
+            {
+                **stall,
+                "job_running_throughout": running,
+                "updates": len(arrived),
+                "window": "main window" if full else "surface panel (offscreen)",
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -60,6 +60,16 @@ def resnet_workload(depth: int, images: int, points: int, seed: int = 0) -> Work
     return Workload(f"ResNet-{depth}, {images} x 3x32x32", model, raw, labels, 120.0, 64.0, points)
 
 
+def small_resnet_workload(images: int = 96, seed: int = 0) -> Workload:
+    """ResNet-20 on 3x16x16 images: ~15 ms a point here, so a 33x33 grid takes ~15-20 s."""
+    torch.manual_seed(seed)
+    model = _trained_statistics(CifarResNet(20, 10), seed)
+    g = torch.Generator().manual_seed(seed)
+    raw = torch.randint(0, 256, (images, 3, 16, 16), generator=g).float()
+    labels = torch.randint(0, 10, (images,), generator=g)
+    return Workload(f"ResNet-20, {images} x 3x16x16", model, raw, labels, 120.0, 64.0, 1)
+
+
 def mlp_workload(points: int, hidden: tuple[int, ...] = (128, 128), seed: int = 0) -> Workload:
     torch.manual_seed(seed)
     bunch = load_digits()
@@ -68,6 +78,16 @@ def mlp_workload(points: int, hidden: tuple[int, ...] = (128, 128), seed: int = 
     model = MLP((64,), hidden, 10).eval()
     width = "-".join(str(h) for h in hidden)
     return Workload(f"MLP 64-{width}-10, {len(raw)} digits", model, raw, labels, 8.0, 8.0, points)
+
+
+def pixels_mlp_workload(points: int, samples: int = 2000, seed: int = 0) -> Workload:
+    """An MLP on 784 8-bit 'pixels' (random, MNIST-sized): its first layer holds most of the arithmetic."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    raw = torch.randint(0, 256, (samples, 784), generator=g).float()
+    labels = torch.randint(0, 10, (samples,), generator=g)
+    model = MLP((784,), (128, 128), 10).eval()
+    return Workload(f"MLP 784-128-128-10, {samples} x 784 pixels", model, raw, labels, 128.0, 64.0, points)
 
 
 def _trained_statistics(model: nn.Module, seed: int) -> nn.Module:
@@ -95,8 +115,9 @@ def grid_points(count: int) -> list[tuple[float, float, int]]:
 # ---- the three evaluators: each returns a function that evaluates `points` grid points -----------
 def losslab(w: Workload, **options: object) -> tuple[Callable[[list], object], PointEvaluator, float]:
     start = time.perf_counter()
-    evaluator = PointEvaluator(copy.deepcopy(w.model), plane(w.model), {"test": (w.inputs, w.labels)}, "ce",
-                               CPU, **options)
+    evaluator = PointEvaluator(
+        copy.deepcopy(w.model), plane(w.model), {"test": (w.inputs, w.labels)}, "ce", CPU, **options
+    )
     return evaluator.evaluate_many, evaluator, time.perf_counter() - start
 
 

@@ -18,7 +18,7 @@ os.environ.setdefault("QT_API", "pyside6")
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
-from PySide6.QtWidgets import QFileDialog  # noqa: E402
+from PySide6.QtWidgets import QApplication, QFileDialog  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from app.settings import AppSettings  # noqa: E402
@@ -44,6 +44,7 @@ def type_text(qtbot, widget, text: str) -> None:
 
 def choose(qtbot, combo, text: str) -> None:
     """Pick a combo box entry by typing its first letters (keyboard search, emits ``activated``)."""
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)  # a fresh search, not a continued one
     qtbot.keyClicks(combo, text)
     assert combo.currentText().startswith(text), (combo.currentText(), text)
 
@@ -218,9 +219,28 @@ def test_experiment_toml_save_and_load(qtbot, window, tmp_path, monkeypatch) -> 
     assert device.startswith("GPU: " if torch.cuda.is_available() else "CPU (")
 
 
-def test_pause_then_resume_continues_the_same_run(qtbot, window) -> None:
+def test_pause_then_resume_continues_the_same_run(qtbot, window, monkeypatch) -> None:
+    import time
+
+    import engine.training
+
+    real_train = engine.training.train
+
+    def train_waiting_for_pause(cfg, out, *, on_event, cancel, **kwargs):
+        """The real training; after epoch 1 of the first job it waits for the Pause click,
+        so the test does not race a fast CPU against the event loop."""
+        def sink(event) -> None:
+            on_event(event)
+            deadline = time.monotonic() + 30
+            while event.payload.get("epoch") == 1 and not kwargs.get("resume") and not cancel.cancelled:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+
+        return real_train(cfg, out, on_event=sink, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(engine.training, "train", train_waiting_for_pause)
     w = window
-    type_text(qtbot, field(w, "train.epochs"), "20")  # room to pause before the end
+    type_text(qtbot, field(w, "train.epochs"), "6")
     type_text(qtbot, field(w, "model.hidden"), "16")
     qtbot.waitUntil(lambda: w.experiment.is_valid, timeout=30000)
 
@@ -234,12 +254,12 @@ def test_pause_then_resume_continues_the_same_run(qtbot, window) -> None:
     assert w.training.state == "paused"
     w.worker.progress.disconnect(pause_after_first_epoch)
     paused_at = load_run(w.training.run_path).final_epoch
-    assert 1 <= paused_at < 20 and w.training.buttons["resume"].isEnabled()
+    assert paused_at == 1 and w.training.buttons["resume"].isEnabled()
     qtbot.mouseClick(w.training.buttons["resume"], LEFT)
     qtbot.waitUntil(lambda: w.training.state == "finished", timeout=60000)
     run = load_run(w.training.run_path)
-    assert run.final_epoch == 20 and run.status == "complete"
-    assert w.training.curves.epochs == list(range(21))
+    assert run.final_epoch == 6 and run.status == "complete"
+    assert w.training.curves.epochs == list(range(7))
 
 
 def test_files_open_by_menu_drop_and_recent_list(qtbot, window, trained_run, small_surface,
@@ -328,6 +348,16 @@ def test_gui_command_writes_a_screenshot_and_exits(qtbot, kind, small_surface, t
     assert (shot.width(), shot.height()) == (1200, 800)
     pixels = np.array([[shot.pixel(x, y) for x in range(0, 1200, 7)] for y in range(0, 800, 7)])
     assert len(np.unique(pixels)) > 300  # a 3D surface or the training curves, not an empty window
+
+
+def test_gui_command_reports_a_bad_file_and_writes_nothing(qtbot, tmp_path, monkeypatch, capsys) -> None:
+    from engine.cli import main
+
+    monkeypatch.setenv("LOSSLAB_SETTINGS", str(tmp_path / "cli.ini"))
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not hdf5")
+    assert main(["gui", str(bad), "--screenshot", str(tmp_path / "x.png")]) == 2
+    assert "bad.h5" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
 
 
 def test_the_engine_cli_does_not_load_qt() -> None:

@@ -14,7 +14,14 @@ from landscape_fixtures import ConvBN, digit_images, digits, mlp, trained_mlp_so
 from torch import nn
 
 from engine.errors import ConfigError
-from engine.landscape import Directions, ModelSource, ParamVector, SurfaceOptions, compute_surface, load_surface
+from engine.landscape import (
+    Directions,
+    ModelSource,
+    ParamVector,
+    SurfaceOptions,
+    compute_surface,
+    load_surface,
+)
 from engine.landscape.bn_fold import fold_batch_norm, is_plain_mlp
 from engine.landscape.directions import random_direction
 from engine.landscape.evaluate import PointEvaluator
@@ -23,11 +30,14 @@ from engine.landscape.speed import (
     choose_batch_size,
     choose_points_per_forward,
     compile_mode,
+    evaluation_loss,
     free_device_memory,
 )
+from engine.models.mlp import MLP
 from engine.models.resnet import CifarResNet
 from engine.models.vgg import VGG9
 from engine.training.experiment import select_device
+from engine.training.losses import loss_function
 
 CPU = torch.device("cpu")
 POINTS = [(0.0, 0.0, 0), (0.4, -0.3, 0), (-0.7, 0.2, 0), (1.0, 1.0, 0)]
@@ -45,13 +55,17 @@ def _with_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def _directions(model: nn.Module, dir_type: str = "weights", ignore: str = "biasbn", count: int = 1) -> Directions:
+def _directions(
+    model: nn.Module, dir_type: str = "weights", ignore: str = "biasbn", count: int = 1
+) -> Directions:
     origin = ParamVector.from_module(model, dir_type)
     xs = [random_direction(origin, 0, k, "filter", ignore) for k in range(count)]
     return Directions("random", origin, xs, random_direction(origin, 0, count, "filter", ignore))
 
 
-def _independent(model: nn.Module, d: Directions, alpha: float, beta: float, data, direction: int = 0) -> dict:
+def _independent(
+    model: nn.Module, d: Directions, alpha: float, beta: float, data, direction: int = 0
+) -> dict:
     """Reference: a fresh copy loaded with theta + alpha x + beta y, PyTorch's own mean cross-entropy."""
     fresh = copy.deepcopy(model).eval()
     state = fresh.state_dict()
@@ -121,7 +135,9 @@ def test_folded_resnet20_equals_unfolded_and_an_independent_evaluation(dir_type:
 def test_batch_statistics_mode_folds_nothing() -> None:
     model = _with_statistics(ConvBN())
     evaluator = PointEvaluator(model, _directions(model), digit_images(40, 20), "ce", CPU, bn_train_mode=True)
-    assert not evaluator.record.bn_folded and evaluator.batch_size == 256 and evaluator.points_per_forward == 1
+    assert (
+        not evaluator.record.bn_folded and evaluator.batch_size == 256 and evaluator.points_per_forward == 1
+    )
 
 
 # ---- several points per forward (vmap) --------------------------------------------------------
@@ -156,6 +172,37 @@ def test_points_per_forward_rule_is_per_split_and_only_for_small_plain_mlps() ->
         assert got["train_loss"] == want["train_loss"]  # the per-point split takes the same path
 
 
+# ---- the first layer from tables ------------------------------------------------------------
+def test_input_layer_tables_equal_the_per_point_product_for_every_direction() -> None:
+    torch.manual_seed(0)
+    model = MLP((1, 8, 8), [48, 24], 10)  # Flatten, then the first linear layer
+    data = digit_images(300, 120)
+    d = _directions(model, count=2)
+    fast = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, points_per_forward=1)
+    plain = PointEvaluator(
+        copy.deepcopy(model), d, data, "ce", CPU, points_per_forward=1, precompute_input=False
+    )
+    assert fast.record.input_layer_precomputed and not plain.record.input_layer_precomputed
+    for alpha, beta, _ in POINTS:
+        for k in (0, 1):
+            got = fast.evaluate(alpha, beta, k)
+            _close(got, plain.evaluate(alpha, beta, k), 1e-5)
+            _close(got, _independent(model, d, alpha, beta, data, k), 1e-5)
+    fast.set_point(0.5, -0.5, 1)  # set_point + evaluate_current reads the tables at the same point
+    _close(fast.evaluate_current(), plain.evaluate(0.5, -0.5, 1), 1e-5)
+
+
+def test_input_layer_tables_only_where_the_first_layer_is_linear_and_moved() -> None:
+    model = _with_statistics(ConvBN())
+    conv = PointEvaluator(model, _directions(model), digit_images(30, 20), "ce", CPU)
+    assert not conv.record.input_layer_precomputed
+    model = mlp()
+    origin = ParamVector({k: v for k, v in ParamVector.from_module(model).items() if not k.startswith("0.")})
+    fixed_first = Directions("random", origin, [random_direction(origin, 0, 0, "filter", "biasbn")])
+    evaluator = PointEvaluator(model, fixed_first, digits(50, 20), "ce", CPU)
+    assert not evaluator.record.input_layer_precomputed  # its first layer does not move
+
+
 # ---- compile, autocast, batch size (the CUDA path's CPU twin) ----------------------------------
 def test_compile_failure_falls_back_to_eager_and_says_why(monkeypatch) -> None:
     model, data = mlp(), digits(60, 30)
@@ -178,7 +225,7 @@ def test_compile_failure_falls_back_to_eager_and_says_why(monkeypatch) -> None:
 
     monkeypatch.setattr(torch, "compile", compiles_but_fails_to_run)
     late = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, compile=True)
-    assert "backend crashed" in late.record.compile_error and late.forward_model is late.model
+    assert "backend crashed" in late.record.compile_error and not late.record.compiled
     assert late.evaluate(0.3, 0.1) == eager.evaluate(0.3, 0.1)
 
 
@@ -195,6 +242,21 @@ def test_autocast_precision_is_recorded_and_close_to_fp32_on_a_trained_net() -> 
         assert abs(b["test_acc"] - a["test_acc"]) <= 2.0
     with pytest.raises(ConfigError, match="precision"):
         PointEvaluator(source.model("final"), d, data, "ce", CPU, precision="fp8")
+
+
+def test_evaluation_cross_entropy_equals_pytorchs() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits, labels = 4 * torch.randn(300, 10, generator=g), torch.randint(0, 10, (300,), generator=g)
+    fast = evaluation_loss("ce")
+    for reduction in ("sum", "mean", "none"):
+        want = nn.functional.cross_entropy(logits, labels, reduction=reduction)
+        assert torch.allclose(fast(logits, labels, reduction=reduction), want, rtol=1e-6, atol=1e-6)
+    per_position = 2 * torch.randn(5, 10, 7, generator=g)  # (N, C, L) goes to PyTorch's own
+    targets = torch.randint(0, 10, (5, 7), generator=g)
+    assert fast(per_position, targets, reduction="sum") == nn.functional.cross_entropy(
+        per_position, targets, reduction="sum"
+    )
+    assert evaluation_loss("mse") is loss_function("mse")
 
 
 def test_batch_size_rules_for_cpu_and_cuda() -> None:

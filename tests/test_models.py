@@ -245,5 +245,5 @@ def test_user_file_that_fails_to_import(tmp_path: Path) -> None:
 
 def test_user_code_can_be_refused(user_file: Path) -> None:
     cfg = ModelConfig(arch="user", user=f"{user_file}:Net")
-    with pytest.raises(ConfigError, match="not allowed"):
+    with pytest.raises(ConfigError, match="explicit permission to run that Python file"):
         build_model(cfg, (40,), 10, allow_user_code=False)

@@ -41,9 +41,11 @@ def worker(qtbot):
 def test_jobs_run_in_order_off_the_gui_thread(qtbot, worker) -> None:
     seen: list[tuple[str, bool]] = []
     gui_thread = threading.get_ident()
+    gate = threading.Event()  # holds the first job until all three are queued
 
     def make(name: str):
         def run(on_event, cancel):
+            gate.wait(10)
             seen.append((name, threading.get_ident() != gui_thread))
             on_event(ProgressEvent("test", 1, 1, 0.0, payload={"name": name}))
             return name
@@ -54,7 +56,7 @@ def test_jobs_run_in_order_off_the_gui_thread(qtbot, worker) -> None:
     jobs = [worker.submit(make(n)) for n in ("a", "b", "c")]
     assert worker.busy
     with qtbot.waitSignal(worker.idle, timeout=10000):
-        pass
+        gate.set()
     assert results == ["a", "b", "c"]
     assert seen == [("a", True), ("b", True), ("c", True)]
     assert [j.id for j in jobs] == sorted(j.id for j in jobs)
@@ -100,26 +102,37 @@ def test_cancel_a_queued_job_never_runs_it(qtbot, worker) -> None:
     assert ran == []
 
 
+def held_until_gui_cancels(on_event, cancel, when):
+    """An event sink that, after an event matching ``when``, waits until the GUI has cancelled:
+    the test then does not depend on how fast the job runs compared with the event loop."""
+    def sink(event: ProgressEvent) -> None:
+        on_event(event)
+        deadline = time.monotonic() + 30
+        while when(event) and not cancel.cancelled:
+            assert time.monotonic() < deadline, "the GUI did not cancel"
+            time.sleep(0.005)
+
+    return sink
+
+
 def test_cancelled_training_leaves_a_valid_resumable_run(qtbot, worker, quick_config, tmp_path) -> None:
     cfg: ExperimentConfig = quick_config(train={"epochs": 6})
     out = tmp_path / "run.h5"
-    epochs: list[int] = []
 
-    def on_progress(job: Job, event: ProgressEvent) -> None:
-        if "epoch" in event.payload:
-            epochs.append(event.payload["epoch"])
-            if event.payload["epoch"] == 2:
-                worker.cancel(job)
+    def cancel_after_epoch_2(job: Job, event: ProgressEvent) -> None:
+        if event.payload.get("epoch") == 2:
+            worker.cancel(job)  # from the GUI thread, as the Pause button does
 
-    worker.progress.connect(on_progress)
+    worker.progress.connect(cancel_after_epoch_2)
+
     def run(on_event, cancel):
-        return train(cfg, out, on_event=on_event, cancel=cancel)
+        sink = held_until_gui_cancels(on_event, cancel, lambda e: e.payload.get("epoch") == 2)
+        return train(cfg, out, on_event=sink, cancel=cancel)
 
-    job = Job("train", "train", run, out)
     with qtbot.waitSignal(worker.job_cancelled, timeout=60000):
-        worker.submit(job)
+        worker.submit(Job("train", "train", run, out))
     run = load_run(out)
-    assert 2 <= run.final_epoch < 6 and "stopped" in run.status
+    assert run.final_epoch == 2 and "stopped" in run.status
     resumed = train(cfg, out, resume=True)
     assert load_run(resumed).final_epoch == 6
 
@@ -127,17 +140,16 @@ def test_cancelled_training_leaves_a_valid_resumable_run(qtbot, worker, quick_co
 def test_cancelled_surface_keeps_computed_points(qtbot, worker, trained_run, tmp_path) -> None:
     options = SurfaceOptions(x="-1:1:9", y="-1:1:9", subset=100)
     out = tmp_path / "surface.h5"
-    batches = []
 
-    def on_progress(job: Job, event: ProgressEvent) -> None:
+    def cancel_after_first_points(job: Job, event: ProgressEvent) -> None:
         if "indices" in event.payload:
-            batches.append(len(event.payload["indices"]))
             worker.cancel(job)
 
-    worker.progress.connect(on_progress)
+    worker.progress.connect(cancel_after_first_points)
 
     def run(on_event, cancel):
-        return compute_surface(str(trained_run), options, out, on_event=on_event, cancel=cancel)
+        sink = held_until_gui_cancels(on_event, cancel, lambda e: "indices" in e.payload)
+        return compute_surface(str(trained_run), options, out, on_event=sink, cancel=cancel)
 
     with qtbot.waitSignal(worker.job_cancelled, timeout=60000):
         worker.submit(Job("surface", "surface", run, out))

@@ -15,6 +15,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QWidget
 
 from app.panels.field_editors import BoolEditor, ChoiceEditor, IntEditor, TextEditor
+from engine.errors import ConfigError
 
 # Words a user would use, where the field name alone is terse.
 LABELS = {
@@ -58,6 +59,12 @@ CHOICE_LABELS = {
 ERROR_STYLE = "color: #c62828;"
 
 
+def rejection(error: ConfigError) -> str:
+    """The reason shown under a field: what was found and what is allowed."""
+    found = "(empty)" if error.value in (None, "") else repr(error.value)
+    return f"{found} is not valid; expected {error.allowed}"
+
+
 def field_label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " ").capitalize())
 
@@ -77,7 +84,9 @@ def editor_for(key: str, tp: Any, meta: typing.Mapping) -> QWidget:
         return TextEditor(key, "int_list")
     if origin is dict:
         return TextEditor(key, "table")
-    return TextEditor(key)
+    editor = TextEditor(key)
+    editor.setPlaceholderText(meta.get("help", ""))
+    return editor
 
 
 def _range_hint(meta: typing.Mapping) -> str:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.panels.bias_preview import BiasPreview, DataCheck
-from app.panels.config_form import ERROR_STYLE, SectionForm
+from app.panels.config_form import ERROR_STYLE, SectionForm, rejection
 from app.panels.field_editors import ClassEditor, FieldParseError, PathEditor
 from app.resources import icon, load_preset, preset_files
 from engine.config import (
@@ -169,7 +169,7 @@ class ExperimentPanel(QWidget):
         except FieldParseError as exc:
             self._show_field_error(exc.key, str(exc))
         except ConfigError as exc:
-            self._show_field_error(exc.key, f"{exc.value!r} is not valid; expected {exc.allowed}")
+            self._show_field_error(exc.key, rejection(exc))
         self.preview.setEnabled(self._cfg is not None)  # greyed: it shows the last valid settings
         if self._cfg is not None:
             self.config_changed.emit(self._cfg)
@@ -212,9 +212,7 @@ class ExperimentPanel(QWidget):
         key = getattr(error, "key", "")
         if key not in self.rows:
             key = "data.root" if self.rows["data.root"].editor.isVisibleTo(self) else "data.source"
-        message = error.allowed if isinstance(error, ConfigError) else str(error)
-        if isinstance(error, ConfigError):
-            message = f"{error.value!r} is not valid; expected {message}"
+        message = rejection(error) if isinstance(error, ConfigError) else str(error)
         self._data_error = (key, message)
         self.preview.show_error(message)
         self._show_field_error(key, message)

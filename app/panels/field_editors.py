@@ -165,15 +165,18 @@ class PathEditor(QWidget):
 
 
 class ClassEditor(QComboBox):
-    """A class chosen by its name; the stored value is its index (-1 = no class)."""
+    """A class chosen by its name; the stored value is its index (-1 = no class).
+
+    The names come from the data set, which loads in the background: until then (or when a
+    file names a class the data set lacks) the index is shown as "class N".
+    """
 
     edited = Signal()
 
     def __init__(self) -> None:
         super().__init__()
-        self._pending: int | None = None
         self.set_classes([])
-        self.activated.connect(self._user_chose)
+        self.currentIndexChanged.connect(lambda _i: self.edited.emit())
 
     def set_classes(self, classes: list[str]) -> None:
         keep = self.value()
@@ -182,21 +185,16 @@ class ClassEditor(QComboBox):
         self.addItem("(no class)", -1)
         for i, name in enumerate(classes):
             self.addItem(f"{name}" if name == str(i) else f"{name}  [{i}]", i)
-        self.blockSignals(False)
         self.set_value(keep)
-
-    def _user_chose(self, _index: int) -> None:
-        self._pending = None
-        self.edited.emit()
+        self.blockSignals(False)
 
     def value(self) -> int:
-        if self._pending is not None:
-            return self._pending
         data = self.currentData()
         return -1 if data is None else int(data)
 
     def set_value(self, value: Any) -> None:
         index = self.findData(int(value))
-        # Classes arrive later than a preset's value: remember it until they do.
-        self._pending = int(value) if index < 0 else None
-        self.setCurrentIndex(max(index, 0))
+        if index < 0:
+            self.addItem(f"class {int(value)}", int(value))
+            index = self.count() - 1
+        self.setCurrentIndex(index)

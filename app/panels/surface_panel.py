@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.live_surface import LiveSurface
-from app.panels.config_form import ERROR_STYLE, SectionForm
+from app.panels.config_form import ERROR_STYLE, SectionForm, rejection
 from app.panels.field_editors import FieldParseError
 from app.panels.surface_editors import AxisEditor, CheckpointEditor, RunReferenceEditor
 from app.panels.training_panel import format_clock, unused_path
@@ -34,7 +34,7 @@ from app.resources import icon
 from app.settings import AppSettings
 from app.worker import EngineWorker, Job
 from engine.errors import ConfigError, LossLabError
-from engine.events import ProgressEvent
+from engine.events import CancelToken, EventSink, ProgressEvent
 from engine.landscape.options import SurfaceOptions
 
 DEFAULTS = {"x": "-1:1:21", "y": "-1:1:21"}  # a first look that finishes in minutes on a CPU
@@ -169,7 +169,7 @@ class SurfacePanel(QWidget):
         except FieldParseError as exc:
             self._field_error(exc.key, str(exc))
         except ConfigError as exc:
-            self._field_error(exc.key, f"{exc.value!r} is not valid; expected {exc.allowed}")
+            self._field_error(exc.key, rejection(exc))
         if self.options is not None:
             hint = "" if self.runs.currentData() else "Train or open a run to compute its surface."
             self.status.setText(hint)
@@ -181,7 +181,8 @@ class SurfacePanel(QWidget):
         row = self.form.rows.get(key)
         if row is not None:
             row.show_error(reason)
-        self.status.setText(f"Cannot compute: {key}: {reason}")
+        label = row.label.text() if row is not None else key
+        self.status.setText(f"Cannot compute: {label}: {reason}")
         self.status.setStyleSheet(ERROR_STYLE)
 
     def _update_buttons(self) -> None:
@@ -202,7 +203,7 @@ class SurfacePanel(QWidget):
         options, run_path = self.options, Path(self.runs.currentData())
         out = self.output_path(run_path, options)
 
-        def run(sink, token):
+        def run(sink: EventSink, token: CancelToken) -> Path:
             return compute_surface(str(run_path), options, out, on_event=sink, cancel=token)
 
         self.live = LiveSurface(out, options)

@@ -29,7 +29,7 @@ from app.settings import AppSettings
 from app.worker import EngineWorker, Job, JobError
 from engine.config import ExperimentConfig
 from engine.errors import LossLabError
-from engine.events import ProgressEvent, Stopwatch
+from engine.events import CancelToken, EventSink, ProgressEvent, Stopwatch
 from engine.storage.run import load_run
 
 IDLE, RUNNING, PAUSED, STOPPED = "idle", "running", "paused", "stopped"
@@ -155,7 +155,7 @@ class TrainingPanel(QWidget):
 
         cfg, out = self.cfg, self.run_path
 
-        def run(sink, token):
+        def run(sink: EventSink, token: CancelToken) -> Path:
             return train(cfg, out, resume=resume, on_event=sink, cancel=token)
 
         verb = "Resuming" if resume else "Training"

@@ -46,7 +46,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="SURFACE.h5",
         help="surface file to write; an existing one made by the same command is resumed",
     )
+    parser.add_argument(
+        "--allow-user-code",
+        action="store_true",
+        help="the run's model is arch = 'user': allow importing the Python file it names",
+    )
     parser.set_defaults(run=run)
+
+
+def _open_run(path: str, allow_user_code: bool):
+    from engine.storage.run import load_run
+
+    return as_source(load_run(path, allow_user_code=allow_user_code))
 
 
 def _add_option(parser: argparse.ArgumentParser, f: dataclasses.Field) -> None:
@@ -83,7 +94,7 @@ def _metavar(f: dataclasses.Field) -> str | None:
 def run(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(SurfaceOptions)}
     options = SurfaceOptions(**{k: v for k, v in vars(args).items() if k in names})
-    source = as_source(args.run_file)
+    source = _open_run(args.run_file, args.allow_user_code)
     # small nets evaluate several times faster on one thread than on two busy cores
     torch.set_num_threads(choose_threads(0, source.vector(options.checkpoint, options.dir_type).numel))
     world = world_from_env()  # one of several processes started by torchrun

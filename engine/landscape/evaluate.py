@@ -29,6 +29,7 @@ from engine.landscape.batched import BatchedPoints, Point
 from engine.landscape.bn_fold import FoldedModel, fold_batch_norm, has_batch_norm, is_plain_mlp
 from engine.landscape.directions import Directions
 from engine.landscape.flat import FlatPoints
+from engine.landscape.input_layer import InputLayerTables, precompute_input_layer
 from engine.landscape.speed import (
     BN_TRAIN_BATCH,
     SpeedRecord,
@@ -37,11 +38,12 @@ from engine.landscape.speed import (
     autocast_dtype,
     choose_batch_size,
     choose_points_per_forward,
+    evaluation_loss,
     free_device_memory,
     try_compile,
 )
 from engine.training.experiment import select_device
-from engine.training.losses import correct_count, loss_function
+from engine.training.losses import correct_count
 
 Data = Mapping[str, tuple[Tensor, Tensor]]
 FOLD_TOLERANCE = 1e-4  # folded vs unfolded logits, relative to their scale, checked once at start
@@ -93,17 +95,21 @@ class PointEvaluator:
         fold_bn: bool = True,
         channels_last: bool | None = None,
         points_per_forward: int = 0,
+        precompute_input: bool = True,
     ) -> None:
         _tune_allocator()
         self.device = device
-        self.loss_fn = loss_function(loss)
+        self.loss_fn = evaluation_loss(loss)
         self._autocast = autocast_dtype(precision, device)
         self.data = {s: (x.to(device), y.to(device)) for s, (x, y) in data.items()}
         self.classification = all(not y.dtype.is_floating_point for _, y in self.data.values())
         self.metric_names = metric_names(list(self.data), self.classification)
         self.model = _prepare_model(model, device, bn_train_mode)
-        self.record = SpeedRecord(device=str(device), threads=torch.get_num_threads(),
-                                  autocast=precision if self._autocast is not None else "off")
+        self.record = SpeedRecord(
+            device=str(device),
+            threads=torch.get_num_threads(),
+            autocast=precision if self._autocast is not None else "off",
+        )
         if channels_last is not False and any(x.dim() == 4 for x, _ in self.data.values()):
             self.record.channels_last = self._try_channels_last()
         named = dict(self.model.named_parameters()) | dict(self.model.named_buffers())
@@ -114,6 +120,7 @@ class PointEvaluator:
         self.record.batch_size = self.batch_size
         self.forward_model: nn.Module = self.model
         self._folded: FoldedModel | None = None
+        self._tables: InputLayerTables | None = None
         if fold_bn and not bn_train_mode:
             self._fold()
         if compile:
@@ -122,8 +129,10 @@ class PointEvaluator:
             )
             self.record.compiled = not self.record.compile_error
         self.batched: BatchedPoints | None = None
-        self._per_point_splits: list[str] = []
+        self._per_point_splits = list(self.data)
         self._choose_points_per_forward(points_per_forward, bn_train_mode)
+        if precompute_input and not self.record.compiled:
+            self._precompute_input()
 
     # ---- set-up ---------------------------------------------------------------------------
     def _try_channels_last(self) -> bool:
@@ -188,11 +197,27 @@ class PointEvaluator:
         if not batched:
             return
         size = max(sizes.values())
-        self.batched = BatchedPoints(self.model, self.points, batched, self.loss_fn, self.classification,
-                                     size, self.batch_size, self._autocast)
+        self.batched = BatchedPoints(
+            self.model,
+            self.points,
+            batched,
+            self.loss_fn,
+            self.classification,
+            size,
+            self.batch_size,
+            self._autocast,
+        )
         self.batched.evaluate([(0.0, 0.0, 0)] * size)  # fails here, not mid-grid, if vmap cannot run it
         self._per_point_splits = [split for split in self.data if split not in batched]
         self.record.points_per_forward = size
+
+    def _precompute_input(self) -> None:
+        made = precompute_input_layer(
+            self.forward_model, self.points, self.data, list(self.data), self.batch_size
+        )
+        if made is not None:
+            self.forward_model, self._tables = made
+            self.record.input_layer_precomputed = True
 
     # ---- evaluation -----------------------------------------------------------------------
     @property
@@ -204,6 +229,8 @@ class PointEvaluator:
         self.points.set_point(alpha, beta, direction)
         if self._folded is not None:
             self._folded.refresh()
+        if self._tables is not None:
+            self._tables.point = (alpha, beta, direction)
 
     def evaluate(self, alpha: float, beta: float = 0.0, direction: int = 0) -> dict[str, float]:
         """Mean loss and accuracy (percent) per split at one point; NaN/inf losses are returned as such."""
@@ -233,6 +260,8 @@ class PointEvaluator:
                 loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
                 correct = torch.zeros((), dtype=torch.int64, device=self.device)
                 for start in range(0, len(inputs), self.batch_size):
+                    if self._tables is not None:
+                        self._tables.rows = (split, start, min(start + self.batch_size, len(inputs)))
                     outputs = self.forward_model(inputs[start : start + self.batch_size]).float()
                     batch_labels = labels[start : start + self.batch_size]
                     loss_sum += self.loss_fn(outputs, batch_labels, reduction="sum").double()

@@ -23,7 +23,7 @@ from engine.errors import ConfigError, RunFileError
 from engine.events import CancelToken, EventSink, ProgressEvent, Stopwatch, ignore_events
 from engine.landscape.directions import Directions, build_directions
 from engine.landscape.evaluate import PointEvaluator, metric_names, resolve_device, select_subset
-from engine.landscape.grid import averaged_order, progressive_order
+from engine.landscape.grid import STRIDES, averaged_order, axis_levels, progressive_order
 from engine.landscape.options import SurfaceOptions
 from engine.landscape.params import ParamVector, to_numpy
 from engine.landscape.shards import merge_leftover_shards
@@ -81,7 +81,8 @@ def compute_surface(
         if todo:
             evaluator = _evaluator(source, options, directions)
             writer.set_attr("evaluator", evaluator.record.to_json())  # how this session computed
-            _evaluate(evaluator, writer, todo, len(options.x_coordinates), on_event, cancel)
+            _evaluate(evaluator, writer, todo, len(options.x_coordinates), on_event, cancel,
+                      _level_ends(todo, options))
     finally:
         writer.close()
     return out
@@ -221,6 +222,24 @@ def _points(options: SurfaceOptions) -> list[tuple[tuple[int, ...], float, float
     return [((j, i), float(x[i]), float(y[j]), 0) for j, i in progressive_order((len(y), len(x)))]
 
 
+def _level_ends(todo: list, options: SurfaceOptions) -> set[int]:
+    """Positions in ``todo`` after which a coarse-to-fine level is complete: written at once, so
+    the views get each complete sub-grid as soon as it exists."""
+    x_level = _first_levels(len(options.x_coordinates))
+    y_level = _first_levels(len(options.y_coordinates)) if options.is_2d else None
+    levels = [max(x_level[index[-1]], y_level[index[0]] if y_level else 0) for index, *_ in todo]
+    return {k + 1 for k in range(len(levels) - 1) if levels[k] != levels[k + 1]}
+
+
+def _first_levels(n: int) -> list[int]:
+    """For each index of an axis of ``n`` points, the first (coarsest) level that holds it."""
+    first = [len(STRIDES)] * n
+    for level, indices in enumerate(axis_levels(n)):
+        for i in indices:
+            first[i] = min(first[i], level)
+    return first
+
+
 def _evaluate(
     evaluator: PointEvaluator,
     writer: SurfaceWriter,
@@ -228,8 +247,10 @@ def _evaluate(
     row: int,
     on_event: EventSink,
     cancel: CancelToken | None,
+    level_ends: set[int] = frozenset(),
 ) -> None:
-    """Evaluate ``todo`` in order, writing at least every ``row`` points or FLUSH_SECONDS."""
+    """Evaluate ``todo`` in order, writing at least every ``row`` points or FLUSH_SECONDS, and
+    whenever a level of the grid is complete."""
     clock, batch, last_flush, done = Stopwatch(), [], time.perf_counter(), 0
     try:
         step = min(evaluator.points_per_forward, row)  # several points per forward for small models
@@ -243,7 +264,8 @@ def _evaluate(
                 writer.record(index, values, seconds)
                 batch.append((index, values))
             done += len(chunk)
-            if len(batch) >= row or time.perf_counter() - last_flush >= FLUSH_SECONDS:
+            level_done = any(first < end <= done for end in level_ends)
+            if len(batch) >= row or level_done or time.perf_counter() - last_flush >= FLUSH_SECONDS:
                 _flush(writer, batch, done, len(todo), clock(), on_event)
                 batch, last_flush = [], time.perf_counter()
     finally:
