@@ -91,6 +91,8 @@ def build_menus(w: MainWindow, actions: dict[str, QAction]) -> QMenu:
     for preset, keys in CAMERA_KEYS.items():
         view_menu.addAction(_action(w, f"Camera: {preset}", lambda p=preset: w.views.set_camera(p),
                                     "reset" if preset == "reset" else None, keys))
+    view_menu.addAction(_action(w, "&Views only (hide or show the panels)", w.toggle_panels, None, "F11",
+                                "Give the 3D, heatmap and comparison views the whole window"))
     view_menu.addAction(_action(w, "Restore default &layout", w.default_layout))
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(actions["about"])

@@ -153,7 +153,7 @@ class FileActions(QObject):
     def save_window_picture(self, path: str | Path) -> Path:
         """A PNG of the whole window, the 3D view included."""
         path = Path(path)
-        self.w.experiment.data_check.wait()  # the bias preview belongs in the picture
+        self.w.experiment.settle()  # the bias preview belongs in the picture
         for _ in range(3):  # let queued answers, layout and renders land before grabbing
             QApplication.processEvents()
         self.w.views.view3d.plotter.render()

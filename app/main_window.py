@@ -104,6 +104,12 @@ class MainWindow(QMainWindow):
         self.resizeDocks([display], [display.widget().minimumWidth()], Qt.Orientation.Horizontal)
         self.show_panel("experiment")
 
+    def toggle_panels(self) -> None:
+        """Hide every dock (views use the whole window), or bring them back."""
+        show = not any(dock.isVisible() for dock in self.docks.values())
+        for dock in self.docks.values():
+            dock.setVisible(show)
+
     def show_panel(self, key: str) -> None:
         self.docks[key].show()
         self.docks[key].raise_()

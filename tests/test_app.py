@@ -17,7 +17,7 @@ import pytest
 os.environ.setdefault("QT_API", "pyside6")
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
+from PySide6.QtGui import QAction, QDropEvent, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication, QFileDialog  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
@@ -317,6 +317,14 @@ def test_compare_two_surfaces_side_by_side(qtbot, window, small_surface, trained
     assert window.views.currentWidget() is window.views.compare
     titles = [t.text() for t in window.views.compare.titles]
     assert all("test acc" in t and "gen. error" in t for t in titles)
+    width = window.views.width()
+    # Views only (F11): the side-by-side panels get the whole window. Xvfb has no window
+    # manager to make the window active for a key press, so the menu action is triggered.
+    views_only = next(a for a in window.findChildren(QAction) if a.shortcut().toString() == "F11")
+    views_only.trigger()
+    qtbot.waitUntil(lambda: window.views.width() > width + 400, timeout=5000)
+    window.toggle_panels()
+    assert all(dock.isVisible() for dock in window.docks.values())
 
 
 def test_window_layout_and_recent_files_are_remembered(qtbot, settings, trained_run) -> None:
@@ -364,3 +372,12 @@ def test_the_engine_cli_does_not_load_qt() -> None:
     code = ("import sys, engine.cli as c; c.build_parser(); "
             "sys.exit(any(m.startswith(('PySide6', 'pyvistaqt', 'app')) for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
+
+
+def test_run_files_get_safe_names_and_never_overwrite(tmp_path) -> None:
+    from app.panels.training_panel import unused_path
+
+    first = unused_path(tmp_path, "../mislabel 60%")
+    assert first == tmp_path / "mislabel-60.h5"
+    first.write_text("taken")
+    assert unused_path(tmp_path, "../mislabel 60%") == tmp_path / "mislabel-60-2.h5"

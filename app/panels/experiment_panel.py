@@ -189,6 +189,14 @@ class ExperimentPanel(QWidget):
             row.show_error(reason)
         self._error_text = f"{row.label.text() if row else key}: {reason}"
 
+    def settle(self, msecs: int = 30000) -> None:
+        """Run a data check that is still waiting for the typing pause, and wait for it
+        (its answer arrives with the next event processing)."""
+        if self._debounce.isActive():
+            self._debounce.stop()
+            self._check_data()
+        self.data_check.wait(msecs)
+
     def _check_data(self) -> None:
         if self._cfg is None:
             return

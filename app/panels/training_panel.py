@@ -6,6 +6,7 @@ after Pause, Resume continues the same run file from its last checkpoint (``resu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def format_clock(seconds: float | None) -> str:
 
 
 def unused_path(folder: Path, stem: str, suffix: str = ".h5") -> Path:
-    """``folder/stem.h5``, or ``stem-2.h5``, ``stem-3.h5``… if taken: never overwrite a run."""
+    """``folder/stem.h5``, or ``stem-2.h5``, ``stem-3.h5``… if taken: never overwrite a run.
+    Characters that are not safe in a file name (e.g. "/" in an experiment name) become "-"."""
+    stem = re.sub(r"[^\w.-]+", "-", stem).strip(".-") or "run"
     path, n = folder / f"{stem}{suffix}", 2
     while path.exists():
         path, n = folder / f"{stem}-{n}{suffix}", n + 1

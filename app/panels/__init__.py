@@ -1,0 +1,1 @@
+"""The three side panels of the main window: Experiment, Training and Surface."""
