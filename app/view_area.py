@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from app.display import DisplaySettings
@@ -44,6 +45,11 @@ def compare_title(surface: Surface) -> PanelTitle | str:
         return name
 
 
+# A software-GL render of the 3D view takes 0.1-0.5 s and blocks the event loop, so live points
+# are drawn at most this often, and only in the visible tab (others catch up when shown).
+LIVE_REDRAW_MS = 2000
+
+
 class ViewArea(QTabWidget):
     TABS = ("3D surface", "Heatmap", "1D curves", "Compare")
 
@@ -63,6 +69,12 @@ class ViewArea(QTabWidget):
         self.controls = DisplayControls(settings=self.settings)
         self.controls.changed.connect(self.apply_settings)
         self.controls.camera_requested.connect(self.set_camera)
+        self._stale: set[QWidget] = set()  # views that missed live points while hidden
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(LIVE_REDRAW_MS)
+        self._redraw.timeout.connect(self._draw_live_points)
+        self.currentChanged.connect(self._catch_up)
 
     @property
     def is_2d(self) -> bool:
@@ -91,6 +103,8 @@ class ViewArea(QTabWidget):
     def show_surface_file(self, path: str | Path) -> Surface:
         surface = load_surface(path)
         self.live = None
+        self._redraw.stop()
+        self._stale.clear()
         self.show_surface(surface)
         return surface
 
@@ -104,9 +118,27 @@ class ViewArea(QTabWidget):
         if self.surface is not live.surface:
             self.show_surface(live.surface)
             return
-        values = {k: np.array(v) for k, v in live.surface.values.items()}
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    def _draw_live_points(self) -> None:
+        if self.live is None or self.surface is not self.live.surface:
+            return
+        values = self._live_values()
         for view in self._views():
-            view.update_values(values)
+            if view is self.currentWidget():
+                view.update_values(values)
+            else:
+                self._stale.add(view)
+
+    def _live_values(self) -> dict[str, np.ndarray]:
+        return {k: np.array(v) for k, v in self.live.surface.values.items()}
+
+    def _catch_up(self, index: int) -> None:
+        view = self.widget(index)
+        if view in self._stale and self.live is not None and self.surface is self.live.surface:
+            view.update_values(self._live_values())
+        self._stale.discard(view)
 
     def current_metric(self) -> str:
         """The metric drawn now (the display setting, else the surface's first loss)."""

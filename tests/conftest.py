@@ -13,6 +13,11 @@ if not os.environ.get("DISPLAY"):
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 torch.set_num_threads(1)
 
+# torch's compiler stack must load before the first OpenGL context (Mesa's LLVM vs triton's).
+from app.worker import preload_engine_libraries  # noqa: E402
+
+preload_engine_libraries()
+
 
 @pytest.fixture
 def quick_config():

@@ -90,7 +90,9 @@ class ComparisonView(QWidget):
             self._layout.removeWidget(self.plotter)
             self.plotter.close()
             self.plotter.deleteLater()
-        self.plotter = QtInteractor(self, shape=(1, panels), border=True, border_color="#b0b0b0")
+        # No auto-update timer: it re-renders 5 times a second even when nothing changed, which
+        # under software OpenGL blocks the event loop; the view renders when it changes.
+        self.plotter = QtInteractor(self, shape=(1, panels), border=True, border_color="#b0b0b0", auto_update=False)
         release_on_quit(self.plotter)
         self.plotter.set_background("white", top="#dfe6ee", all_renderers=True)
         self._layout.addWidget(self.plotter)

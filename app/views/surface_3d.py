@@ -36,7 +36,8 @@ class Surface3DView(QWidget):
     def __init__(self, parent: QWidget | None = None, settings: DisplaySettings | None = None) -> None:
         super().__init__(parent)
         self.settings = settings or DisplaySettings()
-        self.plotter = QtInteractor(self)
+        # auto_update=False: render on change only (a 5 fps timer stalls the UI under software GL).
+        self.plotter = QtInteractor(self, auto_update=False)
         release_on_quit(self.plotter)
         self.plotter.set_background("white", top="#dfe6ee")
         self.scene = SurfaceScene(self.plotter)
