@@ -244,14 +244,18 @@ def test_pause_then_resume_continues_the_same_run(qtbot, window, monkeypatch) ->
     type_text(qtbot, field(w, "model.hidden"), "16")
     qtbot.waitUntil(lambda: w.experiment.is_valid, timeout=30000)
 
+    live_report_rows = []
+
     def pause_after_first_epoch(_job, event) -> None:
         if event.payload.get("epoch") == 1 and w.training.state == "running":
+            live_report_rows.append(w.training.report.table.rowCount())
             qtbot.mouseClick(w.training.buttons["pause"], LEFT)
 
     w.worker.progress.connect(pause_after_first_epoch)
     qtbot.mouseClick(w.training.buttons["start"], LEFT)
     qtbot.waitUntil(lambda: w.training.state != "running", timeout=60000)
     assert w.training.state == "paused"
+    assert live_report_rows == [10]  # the per-class report filled in during the job, not after it
     w.worker.progress.disconnect(pause_after_first_epoch)
     paused_at = load_run(w.training.run_path).final_epoch
     assert paused_at == 1 and w.training.buttons["resume"].isEnabled()

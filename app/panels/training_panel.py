@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -185,6 +186,10 @@ class TrainingPanel(QWidget):
             metrics = event.payload.get("metrics", {})
             self.curves.append_epoch(epoch, metrics)
             self.summary.setText(headline(metrics, epoch, self.cfg.train.epochs))
+            per_class = event.payload.get("per_class") or {}
+            if per_class:
+                rows = {name: np.asarray([values]) for name, values in per_class.items()}
+                self.report.show_per_class(event.payload.get("classes", []), rows)
             every = self.cfg.train.checkpoint_every
             if epoch % every == 0 or epoch == self.cfg.train.epochs:
                 self.report.add_checkpoint(epoch)

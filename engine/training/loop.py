@@ -233,7 +233,8 @@ def _run_epochs(trainer: Trainer, start: int, on_event: EventSink, cancel: Cance
             metrics = _finish_epoch(trainer, epoch, time.perf_counter() - began, running)
             on_event(ProgressEvent("train", (epoch - start) * per_epoch, total, clock(),
                                    _epoch_line(epoch, epochs, metrics),
-                                   {"epoch": epoch, "metrics": _scalars(metrics)}))
+                                   {"epoch": epoch, "metrics": _scalars(metrics),
+                                    "per_class": _per_class(metrics), "classes": trainer.data.classes}))
     except Cancelled:
         trainer.writer.set_status("stopped by the user; resume continues from the last checkpoint")
         raise
@@ -241,6 +242,11 @@ def _run_epochs(trainer: Trainer, start: int, on_event: EventSink, cancel: Cance
         trainer.writer.set_status(f"failed: {exc}")
         raise
     trainer.writer.set_status("complete")
+
+
+def _per_class(metrics: dict[str, object]) -> dict[str, list[float]]:
+    """Per-class arrays (precision, recall, F1 on the test split) as plain lists."""
+    return {k: np.asarray(v, dtype=float).tolist() for k, v in metrics.items() if np.ndim(v) == 1}
 
 
 def _scalars(metrics: dict[str, object]) -> dict[str, float]:
