@@ -60,6 +60,7 @@ class ComparisonView(QWidget):
         self.plotter: QtInteractor | None = None
         self.scenes: list[SurfaceScene] = []
         self.titles: list[PanelTitle] = []
+        self._title_actors: list[tuple[object, str]] = []
         self.shared_limits = (0.0, 1.0)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -113,13 +114,27 @@ class ComparisonView(QWidget):
         displays = [scene.display_of(self.settings) for scene in self.scenes]
         self.shared_limits = color_limits(displays, self.settings)
         last = len(self.scenes) - 1
+        self._title_actors = []
         for k, (scene, title) in enumerate(zip(self.scenes, self.titles)):
             scene.refresh(self.settings, self.shared_limits)
             scene.build(self.settings, self.shared_limits, scalar_bar=k == last)
             self.plotter.subplot(0, k)
-            self.plotter.add_text(title.text(), position="upper_edge", font_size=10, color="#202020",
-                                  name=f"title-{k}", render=False)
+            actor = self.plotter.add_text(title.text(), position="upper_edge", font_size=10, color="#202020",
+                                          name=f"title-{k}", render=False)
+            self._title_actors.append((actor, title.text()))
+        self._fit_titles()
         self.plotter.render()
+
+    def _fit_titles(self) -> None:
+        """Largest font at which each title's longest line fits its panel (titles scale with the view)."""
+        panel_width = max(self.width(), 200) / max(len(self.scenes), 1)
+        for actor, text in self._title_actors:
+            longest = max(len(line) for line in text.splitlines())
+            actor.SetMaximumFontSize(int(min(20, max(8, 0.9 * panel_width / (0.6 * longest)))))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit_titles()
 
     def set_camera(self, preset: str) -> None:
         """'top', 'iso', 'front' or 'reset', for all (linked) panels (ignored until surfaces are shown)."""
