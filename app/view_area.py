@@ -48,6 +48,8 @@ def compare_title(surface: Surface) -> PanelTitle | str:
 # A software-GL render of the 3D view takes 0.1-0.5 s and blocks the event loop, so live points
 # are drawn at most this often, and only in the visible tab (others catch up when shown).
 LIVE_REDRAW_MS = 2000
+# A loss spanning more than this ratio (max / min) opens in log scale, unless the user chose linear.
+AUTO_LOG_RATIO = 100.0
 
 
 class ViewArea(QTabWidget):
@@ -70,6 +72,7 @@ class ViewArea(QTabWidget):
         self.controls.changed.connect(self.apply_settings)
         self.controls.camera_requested.connect(self.set_camera)
         self._stale: set[QWidget] = set()  # views that missed live points while hidden
+        self._user_chose_linear = False
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(LIVE_REDRAW_MS)
@@ -87,6 +90,7 @@ class ViewArea(QTabWidget):
     def show_surface(self, surface: Surface) -> None:
         """Show a surface in the views that fit it (2D: 3D + heatmap; 1D: curves)."""
         self.surface = surface
+        self._maybe_log_scale(surface)
         if self.is_2d:
             self.view3d.set_surface(surface, self.settings)
             self.heatmap.set_surface(surface, self.settings)
@@ -154,8 +158,22 @@ class ViewArea(QTabWidget):
         self.compare.set_surfaces([(s, compare_title(s)) for s in surfaces], self.settings)
         self.setCurrentIndex(self.TABS.index("Compare"))
 
+    def _maybe_log_scale(self, surface: Surface) -> None:
+        """Losses that span orders of magnitude are unreadable linearly (a flat basin and a few
+        cliffs), so such surfaces open in log scale, as seed 002 plots them."""
+        if self.settings.log_scale or self._user_chose_linear or not surface.values:
+            return
+        metric = pick_metric(surface, self.settings.metric if self.settings.metric in surface.values else "")
+        values = np.asarray(surface.values[metric], dtype=float)
+        finite = values[np.isfinite(values) & (values > 0)]
+        if "loss" in metric and finite.size and finite.max() > AUTO_LOG_RATIO * finite.min():
+            self.settings = self.settings.replace(log_scale=True)
+            self.controls.set_settings(self.settings, emit=False)
+
     # -- display ------------------------------------------------------------------------
     def apply_settings(self, settings: DisplaySettings) -> None:
+        if self.settings.log_scale and not settings.log_scale:
+            self._user_chose_linear = True
         self.settings = settings
         if self.surface is not None:
             for view in self._views():

@@ -137,12 +137,14 @@ def test_preset_bias_train_surface_display_export_screenshot(qtbot, window, tmp_
     assert w.views.view3d.drawn_cells == 64
 
     controls = w.views.controls
-    linear = image_of(w.views.view3d)
+    was_log = w.views.settings.log_scale  # on if the loss spans orders of magnitude
+    assert controls.log_scale.isChecked() == was_log
+    before = image_of(w.views.view3d)
     tick(qtbot, controls.log_scale)
-    qtbot.waitUntil(lambda: w.views.settings.log_scale, timeout=5000)
-    logged = image_of(w.views.view3d)
-    assert colours(linear) > 500 and colours(logged) > 500
-    assert np.abs(linear.astype(int) - logged.astype(int)).sum(axis=2).astype(bool).mean() > 0.01
+    qtbot.waitUntil(lambda: w.views.settings.log_scale != was_log, timeout=5000)
+    after = image_of(w.views.view3d)
+    assert colours(before) > 500 and colours(after) > 500
+    assert np.abs(before.astype(int) - after.astype(int)).sum(axis=2).astype(bool).mean() > 0.01
     tick(qtbot, controls.clamp_on)
     type_text(qtbot, controls.contour_count, "5")
     qtbot.waitUntil(lambda: w.views.settings.clamp_max is not None and w.views.settings.contour_count == 5,
@@ -165,6 +167,23 @@ def test_preset_bias_train_surface_display_export_screenshot(qtbot, window, tmp_
     w.actions["window_picture"].trigger()
     shot = QImage(str(picture))
     assert shot.width() == w.width() and colours(image_of(w)) > 500
+
+
+def test_wide_ranging_losses_open_in_log_scale_until_the_user_chooses_linear(qtbot, window, tmp_path) -> None:
+    import h5py
+
+    path = tmp_path / "steep.h5"
+    x, y = np.linspace(-1, 1, 9), np.linspace(-1, 1, 7)
+    with h5py.File(path, "w") as f:  # loss-landscape's layout, loss from 0.1 to 1000
+        f["xcoordinates"], f["ycoordinates"] = x, y
+        f["train_loss"] = 0.1 * 10 ** (4 * (x[None, :] ** 2 + y[:, None] ** 2) / 2)
+    w = window
+    w.open_file(path, interactive=False)
+    assert w.views.settings.log_scale and w.views.controls.log_scale.isChecked()
+    tick(qtbot, w.views.controls.log_scale)
+    qtbot.waitUntil(lambda: not w.views.settings.log_scale, timeout=5000)
+    w.open_file(path, interactive=False)
+    assert not w.views.settings.log_scale
 
 
 def test_bad_inputs_show_the_reason_and_start_nothing(qtbot, window, tmp_path, settings) -> None:

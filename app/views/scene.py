@@ -173,7 +173,8 @@ class SurfaceScene:
         title = settings.metric_label(self.metric).replace(" ", "\n", 1)  # narrow: "log10" above
         self._bar_title = title if show_bar else ""
         bar = dict(title=title, n_labels=5, fmt="%.3g", vertical=True,
-                   position_x=0.89 if tuple(p.shape) == (1, 1) else 0.76, position_y=0.2, height=0.6, width=0.045, color="#202020",
+                   position_x=0.89 if tuple(p.shape) == (1, 1) else 0.76, position_y=0.2,
+                   height=0.6, width=0.045, color="#202020",
                    title_font_size=13, label_font_size=11, unconstrained_font_size=True)
         look = dict(pbr=settings.pbr, metallic=settings.metallic, roughness=settings.roughness) \
             if settings.pbr else dict(specular=settings.specular, specular_power=30.0)
