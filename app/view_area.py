@@ -73,6 +73,7 @@ class ViewArea(QTabWidget):
         self.controls.camera_requested.connect(self.set_camera)
         self._stale: set[QWidget] = set()  # views that missed live points while hidden
         self._user_chose_linear = False
+        self._user_set_fill = False
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(LIVE_REDRAW_MS)
@@ -113,7 +114,12 @@ class ViewArea(QTabWidget):
         return surface
 
     def begin_live_surface(self, live: LiveSurface) -> None:
+        """A job starts: its coarse-to-fine points are previewed with display-only interpolation
+        (pending points stay marked and are never written), unless the user turned that off."""
         self.live = live
+        if not self._user_set_fill and not self.settings.fill_holes:
+            self.settings = self.settings.replace(fill_holes=True)
+            self.controls.set_settings(self.settings, emit=False)
 
     def update_live_surface(self, live: LiveSurface) -> None:
         """New points of the running job: the first batch sets the surface up, later ones edit it."""
@@ -174,6 +180,8 @@ class ViewArea(QTabWidget):
     def apply_settings(self, settings: DisplaySettings) -> None:
         if self.settings.log_scale and not settings.log_scale:
             self._user_chose_linear = True
+        if settings.fill_holes != self.settings.fill_holes:
+            self._user_set_fill = True
         self.settings = settings
         if self.surface is not None:
             for view in self._views():

@@ -127,14 +127,19 @@ def test_preset_bias_train_surface_display_export_screenshot(qtbot, window, tmp_
     assert panel.runs.currentData() == str(w.training.run_path.resolve())
     for axis in ("x", "y"):
         type_text(qtbot, panel.form.rows[axis].editor.points, "9")
-    drawn: list[int] = []
-    panel.points_arrived.connect(lambda _live: drawn.append(w.views.view3d.drawn_cells))
+    drawn: list[tuple[int, int, int]] = []
+    panel.points_arrived.connect(lambda live: drawn.append(
+        (w.views.view3d.drawn_cells, w.views.view3d.scene.pending.n_points, int(np.isnan(live.surface.values[
+            "train_loss"]).sum()))))
     qtbot.mouseClick(panel.compute, LEFT)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=90000)
     surface = load_surface(w.views.surface.path)
     assert surface.is_complete and surface.values["train_loss"].shape == (9, 9)
-    assert drawn and drawn[0] < 64, "the first live batch leaves holes where points are pending"
-    assert w.views.view3d.drawn_cells == 64
+    cells, marked, pending = drawn[0]
+    # The first coarse batch is previewed over the whole grid (display-only interpolation), its
+    # pending points are marked, and the data itself keeps them as NaN.
+    assert w.views.settings.fill_holes and cells == 64 and 0 < marked == pending < 81
+    assert w.views.view3d.drawn_cells == 64 and not np.isnan(w.views.surface.values["train_loss"]).any()
 
     controls = w.views.controls
     was_log = w.views.settings.log_scale  # on if the loss spans orders of magnitude
