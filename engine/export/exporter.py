@@ -75,11 +75,9 @@ def _write(surface: SurfaceLike, out: Path, kind: str, options: ExportOptions) -
         if kind == "csv":
             write_csv(surface, out)
         elif kind == "png" and surface.is_2d:
-            render_surface_png(surface, out, options.metric, size=options.size, colormap=options.colormap,
-                               contours=options.contours, **heights)
+            render_surface_png(surface, out, options)
         elif kind == "png":
-            render_curve_png(surface, out, options.metric, size=options.size, colormap=options.colormap,
-                             **heights)
+            render_curve_png(surface, out, options)
         elif kind == "vtp":
             to_polydata(surface, options.metric, **heights).save(out, binary=True)
         else:

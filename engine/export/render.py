@@ -16,6 +16,7 @@ import numpy as np
 from engine.errors import DataError
 from engine.export.grids import to_polydata
 from engine.export.heights import display_z, height_label
+from engine.export.options import ExportOptions
 from engine.export.surface_like import SurfaceLike, metric_values, surface_label
 
 
@@ -25,18 +26,10 @@ def _use_headless_gl() -> None:
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
-def render_surface_png(
-    surface: SurfaceLike,
-    out: Path,
-    metric: str,
-    log: bool = False,
-    zmax: float | None = None,
-    zscale: float = 1.0,
-    size: tuple[int, int] = (1024, 768),
-    colormap: str = "viridis",
-    contours: int = 15,
-) -> None:
+def render_surface_png(surface: SurfaceLike, out: Path, options: ExportOptions) -> None:
     """A lit, colour-mapped 3D view of a 2D surface with contour lines, saved to ``out``."""
+    metric, log, zmax, zscale = options.metric, options.log, options.zmax, options.zscale
+    size, colormap, contours = options.size, options.colormap, options.contours
     _use_headless_gl()
     import pyvista as pv
 
@@ -139,17 +132,10 @@ def _heights_at(surface: SurfaceLike, z: np.ndarray, points: np.ndarray) -> np.n
     return np.where(np.isfinite(linear), linear, nearest)
 
 
-def render_curve_png(
-    surface: SurfaceLike,
-    out: Path,
-    metric: str,
-    log: bool = False,
-    zmax: float | None = None,
-    zscale: float = 1.0,
-    size: tuple[int, int] = (1024, 768),
-    colormap: str = "viridis",
-) -> None:
+def render_curve_png(surface: SurfaceLike, out: Path, options: ExportOptions) -> None:
     """A 1D curve (with its ± std band when averaged) as a line plot saved to ``out``."""
+    metric, log, zmax, zscale = options.metric, options.log, options.zmax, options.zscale
+    size, colormap = options.size, options.colormap
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
