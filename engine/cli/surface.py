@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     options = SurfaceOptions(**{k: v for k, v in vars(args).items() if k in names})
     source = _open_run(args.run_file, args.allow_user_code)
     # small nets evaluate several times faster on one thread than on two busy cores
-    torch.set_num_threads(choose_threads(0, source.vector(options.checkpoint, options.dir_type).numel))
+    torch.set_num_threads(choose_threads(options.threads, source.vector(options.checkpoint, options.dir_type).numel))
     world = world_from_env()  # one of several processes started by torchrun
     if world is None:
         path = compute_surface(source, options, args.out, on_event=ProgressPrinter())

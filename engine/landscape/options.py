@@ -23,7 +23,7 @@ SPLITS = ("train", "test", "both")
 DEVICES = ("auto", "cpu", "cuda")
 SOURCE = "surface options"
 # Options that only change how fast the same numbers are computed: a resumed surface may differ here.
-SPEED_ONLY = ("device", "batch_size", "compile")
+SPEED_ONLY = ("device", "batch_size", "compile", "threads")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -75,6 +75,8 @@ class SurfaceOptions:
         "slightly); fp32 is exact",
         choices=PRECISIONS,
     )
+    threads: int = _opt(0, "CPU threads (0 = automatic: 1 for models under 2 M parameters, which was "
+                        "fastest with the cores shared, else all cores)", min=0)
     compile: bool = _opt(False, "torch.compile the model: a slow start (~40 s on a CPU), pays on large grids")
     bn_train_mode: bool = _opt(
         False,
