@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
 import subprocess
@@ -326,3 +327,25 @@ def test_cli_reports_bad_inputs(trained_run, tmp_path, quick_config, capsys):
         main(["surface", str(trained_run), "--split", "valid", "--out", out])
     assert "invalid choice: 'valid'" in capsys.readouterr().err
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_resume_reuses_the_automatic_batch_size_of_the_interrupted_run(tmp_path):
+    import h5py
+
+    source = trained_mlp_source()
+    options = SurfaceOptions(x="-1:1:5", y="-1:1:3", candidates=4)
+    cancel = CancelToken()
+
+    def cancel_after_first_batch(event):
+        if event.payload:
+            cancel.cancel()
+
+    out = tmp_path / "cut.h5"
+    with pytest.raises(Cancelled):
+        compute_surface(source, options, out, on_event=cancel_after_first_batch, cancel=cancel)
+    with h5py.File(out, "r+") as f:  # as if free GPU memory had chosen 37 samples per forward
+        record = json.loads(f.attrs["evaluator"])
+        f.attrs["evaluator"] = json.dumps({**record, "batch_size": 37})
+    compute_surface(source, options, out)
+    with h5py.File(out, "r") as f:
+        assert json.loads(f.attrs["evaluator"])["batch_size"] == 37

@@ -10,6 +10,7 @@ and directions. Other options raise an error naming the option that differs.
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +80,7 @@ def compute_surface(
             ProgressEvent(STAGE, 0, len(todo), 0.0, f"surface: {len(todo)} points to compute{note} -> {out}")
         )
         if todo:
-            evaluator = _evaluator(source, options, directions)
+            evaluator = _evaluator(source, options, directions, _stored_batch_size(stored))
             writer.set_attr("evaluator", evaluator.record.to_json())  # how this session computed
             _evaluate(evaluator, writer, todo, len(options.x_coordinates), on_event, cancel,
                       _level_ends(todo, options))
@@ -88,7 +89,17 @@ def compute_surface(
     return out
 
 
-def _evaluator(source: ModelSource, options: SurfaceOptions, directions: Directions) -> PointEvaluator:
+def _stored_batch_size(stored: dict[str, Any] | None) -> int:
+    """The automatic batch size an interrupted run chose: on CUDA it follows free memory, and a
+    resumed run must sum its losses in the same batches to give the same bits."""
+    try:
+        return int(json.loads((stored or {}).get("evaluator", "{}")).get("batch_size", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _evaluator(source: ModelSource, options: SurfaceOptions, directions: Directions,
+               resumed_batch_size: int = 0) -> PointEvaluator:
     data = select_subset({s: source.read_split(s) for s in options.splits}, options.subset, options.seed)
     return PointEvaluator(
         source.model(_origin_epoch(source, options, directions)),
@@ -96,7 +107,7 @@ def _evaluator(source: ModelSource, options: SurfaceOptions, directions: Directi
         data,
         source.loss,
         resolve_device(options.device),
-        options.batch_size,
+        options.batch_size or resumed_batch_size,
         options.bn_train_mode,
         precision=options.precision,
         compile=options.compile,
