@@ -49,4 +49,4 @@ def test_demo_produces_runs_surfaces_and_exports(tmp_path):
     reader.SetFileName(str(tmp_path / "digits-mislabel-30-test_loss.vts"))
     reader.Update()
     assert reader.GetOutput().GetNumberOfPoints() == 25
-    assert "Files:" in result.stdout
+    assert "Files:" in result.stdout and "digits-mislabel-30 " in result.stdout.split("question")[1]

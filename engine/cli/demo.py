@@ -34,5 +34,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"  1D curve {name:<20} {path}")
     for path in result.exports:
         print(f"  export   {path}")
+    print("\nSeed 000's question - does a biased training set change the minimum's surroundings?")
+    for line in comparison_lines(result):
+        print(line)
     print("Open them with `losslab gui FILE`, or the .vts files in ParaView.")
     return 0
+
+
+def comparison_lines(result) -> list[str]:
+    """Test accuracy, generalisation error and how fast the test loss rises around each minimum."""
+    import numpy as np
+
+    from engine.storage.run import load_run
+    from engine.storage.surface_file import load_surface
+
+    lines = [f"  {'run':<20} {'test acc':>9} {'gen. error':>11} {'centre loss':>12} {'mean loss |a|,|b|<=0.5':>23}"]
+    for name, run_path in result.runs.items():
+        metrics = load_run(run_path).metrics
+        surface = load_surface(result.surfaces[name])
+        loss = surface.values["test_loss"]
+        near = np.ix_(np.abs(surface.y) <= 0.5, np.abs(surface.x) <= 0.5)
+        centre = loss[np.argmin(np.abs(surface.y)), np.argmin(np.abs(surface.x))]
+        lines.append(f"  {name:<20} {100 * metrics['test_acc'][-1]:>8.1f}% {metrics['gen_error'][-1]:>11.3f} "
+                     f"{centre:>12.4f} {np.nanmean(loss[near]):>23.4f}")
+    return lines
