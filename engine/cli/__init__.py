@@ -13,7 +13,8 @@ import sys
 from engine.errors import LossLabError
 from engine.events import Cancelled
 
-SUBCOMMANDS = ("train", "info", "surface", "export", "demo", "gui")
+SUBCOMMANDS = ("train", "info", "surface", "export", "demo", "gui",
+               "flatness")
 
 
 def build_parser() -> argparse.ArgumentParser:
