@@ -38,7 +38,7 @@ class TrainingCurves(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel("bottom", "epoch")
             if title == "Learning rate":
-                plot.setLogMode(y=True)  # schedules change the rate by factors of 10
+                self.lr_plot = plot
             if title in LEGEND_OFFSET:
                 plot.addLegend(offset=LEGEND_OFFSET[title])
             for name, label, pen in series:
@@ -70,6 +70,11 @@ class TrainingCurves(QWidget):
         self._redraw()
 
     def _redraw(self) -> None:
+        # Schedules change the rate by factors of 10: log axis then; a constant rate on a log
+        # axis would only show a crowd of minor tick labels.
+        lr = np.asarray(self.history.get("lr", []), dtype=float)
+        lr = lr[np.isfinite(lr) & (lr > 0)]
+        self.lr_plot.setLogMode(y=bool(lr.size and lr.max() >= 10 * lr.min()))
         x = np.asarray(self.epochs, dtype=float)
         for name, curve in self.curves.items():
             y = np.asarray(self.history.get(name, []), dtype=float)
