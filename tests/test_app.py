@@ -409,3 +409,14 @@ def test_run_files_get_safe_names_and_never_overwrite(tmp_path) -> None:
     assert first == tmp_path / "mislabel-60.h5"
     first.write_text("taken")
     assert unused_path(tmp_path, "../mislabel 60%") == tmp_path / "mislabel-60-2.h5"
+
+
+def test_learning_rate_axis_is_logarithmic_only_for_schedules_that_span_decades(qtbot) -> None:
+    from app.panels.training_curves import TrainingCurves
+
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+    curves.set_history({"lr": np.array([0.05, 0.05, 0.05])})
+    assert not curves.lr_plot.ctrl.logYCheck.isChecked()
+    curves.set_history({"lr": np.array([0.1, 0.1, 0.01, 0.001])})
+    assert curves.lr_plot.ctrl.logYCheck.isChecked()
