@@ -37,12 +37,25 @@ def compare_title(surface: Surface) -> PanelTitle | str:
     attrs = surface.attrs
     # The run's name is what tells panels apart; the surface file name repeats the grid settings.
     name = Path(str(attrs.get("run_file", ""))).stem or surface_name(surface)
+    rise = loss_rise(surface)
     try:
         metrics = load_run(attrs["run_file"]).metrics
         epoch = int(attrs["checkpoint_epoch"])
-        return PanelTitle(name, float(metrics["test_acc"][epoch]), float(metrics["gen_error"][epoch]))
+        return PanelTitle(name, float(metrics["test_acc"][epoch]), float(metrics["gen_error"][epoch]), rise)
     except (KeyError, IndexError, ValueError, LossLabError):
-        return name
+        return PanelTitle(name, loss_rise=rise) if rise else name
+
+
+def loss_rise(surface: Surface, radius: float = 0.5) -> tuple[str, float, float] | None:
+    """How much the loss rises around the minimum (seed 000's sharpness question), for titles."""
+    from engine.landscape.flatness import surface_flatness
+
+    metric = next((m for m in ("test_loss", "train_loss") if m in surface.values), None)
+    try:
+        rise = surface_flatness(surface, metric, radius)["mean_rise"] if metric else float("nan")
+    except LossLabError:
+        return None
+    return (metric, radius, rise) if np.isfinite(rise) else None
 
 
 # A software-GL render of the 3D view takes 0.1-0.5 s and blocks the event loop, so live points
@@ -161,6 +174,7 @@ class ViewArea(QTabWidget):
         if not 2 <= len(paths) <= 4:
             raise ConfigError("compare", len(paths), "2 to 4 surface files")
         surfaces = [load_surface(p) for p in paths]
+        self._maybe_log_scale(surfaces[0])
         self.compare.set_surfaces([(s, compare_title(s)) for s in surfaces], self.settings)
         self.setCurrentIndex(self.TABS.index("Compare"))
 

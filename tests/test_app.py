@@ -344,7 +344,7 @@ def test_compare_two_surfaces_side_by_side(qtbot, window, small_surface, trained
     window.views.compare_files([small_surface, other])
     assert window.views.currentWidget() is window.views.compare
     titles = [t.text() for t in window.views.compare.titles]
-    assert all("test acc" in t and "gen. error" in t for t in titles)
+    assert all("test acc" in t and "gen. error" in t and "test_loss rise within 0.5" in t for t in titles)
     width = window.views.width()
     # Views only (F11): the side-by-side panels get the whole window. Xvfb has no window
     # manager to make the window active for a key press, so the menu action is triggered.

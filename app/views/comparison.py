@@ -30,6 +30,7 @@ class PanelTitle:
     name: str
     test_accuracy: float | None = None
     generalization_error: float | None = None  # train accuracy minus test accuracy
+    loss_rise: tuple[str, float, float] | None = None  # (metric, radius, mean rise around the centre)
 
     def text(self) -> str:
         parts = [self.name]
@@ -37,7 +38,11 @@ class PanelTitle:
             parts.append(f"test acc {format_accuracy(self.test_accuracy)}")
         if self.generalization_error is not None:
             parts.append(f"gen. error {format_accuracy(self.generalization_error)}")
-        return "\n".join([parts[0], " · ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+        lines = [parts[0], " · ".join(parts[1:])] if len(parts) > 1 else [parts[0]]
+        if self.loss_rise is not None:
+            metric, radius, rise = self.loss_rise
+            lines.append(f"{metric} rise within {radius:g}: {rise:.3g}")
+        return "\n".join(lines)
 
 
 def title_from_surface(surface: SurfaceLike, name: str) -> PanelTitle:

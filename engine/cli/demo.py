@@ -43,18 +43,14 @@ def run(args: argparse.Namespace) -> int:
 
 def comparison_lines(result) -> list[str]:
     """Test accuracy, generalisation error and how fast the test loss rises around each minimum."""
-    import numpy as np
-
+    from engine.landscape.flatness import surface_flatness
     from engine.storage.run import load_run
     from engine.storage.surface_file import load_surface
 
-    lines = [f"  {'run':<20} {'test acc':>9} {'gen. error':>11} {'centre loss':>12} {'mean loss |a|,|b|<=0.5':>23}"]
+    lines = [f"  {'run':<20} {'test acc':>9} {'gen. error':>11} {'centre loss':>12} {'loss rise |a|,|b|<=0.5':>23}"]
     for name, run_path in result.runs.items():
         metrics = load_run(run_path).metrics
-        surface = load_surface(result.surfaces[name])
-        loss = surface.values["test_loss"]
-        near = np.ix_(np.abs(surface.y) <= 0.5, np.abs(surface.x) <= 0.5)
-        centre = loss[np.argmin(np.abs(surface.y)), np.argmin(np.abs(surface.x))]
+        flat = surface_flatness(load_surface(result.surfaces[name]), "test_loss", 0.5)
         lines.append(f"  {name:<20} {100 * metrics['test_acc'][-1]:>8.1f}% {metrics['gen_error'][-1]:>11.3f} "
-                     f"{centre:>12.4f} {np.nanmean(loss[near]):>23.4f}")
+                     f"{flat['centre']:>12.4f} {flat['mean_rise']:>23.4f}")
     return lines
