@@ -53,7 +53,7 @@ class Workload:
 
 def resnet_workload(depth: int, images: int, points: int, seed: int = 0) -> Workload:
     torch.manual_seed(seed)
-    model = _trained_statistics(CifarResNet(depth, 10), seed)
+    model = with_trained_batch_norm(CifarResNet(depth, 10), seed)
     g = torch.Generator().manual_seed(seed)
     raw = torch.randint(0, 256, (images, 3, 32, 32), generator=g).float()  # 8-bit pixels, like CIFAR
     labels = torch.randint(0, 10, (images,), generator=g)
@@ -63,7 +63,7 @@ def resnet_workload(depth: int, images: int, points: int, seed: int = 0) -> Work
 def small_resnet_workload(images: int = 96, seed: int = 0) -> Workload:
     """ResNet-20 on 3x16x16 images: ~15 ms a point here, so a 33x33 grid takes ~15-20 s."""
     torch.manual_seed(seed)
-    model = _trained_statistics(CifarResNet(20, 10), seed)
+    model = with_trained_batch_norm(CifarResNet(20, 10), seed)
     g = torch.Generator().manual_seed(seed)
     raw = torch.randint(0, 256, (images, 3, 16, 16), generator=g).float()
     labels = torch.randint(0, 10, (images,), generator=g)
@@ -90,7 +90,7 @@ def pixels_mlp_workload(points: int, samples: int = 2000, seed: int = 0) -> Work
     return Workload(f"MLP 784-128-128-10, {samples} x 784 pixels", model, raw, labels, 128.0, 64.0, points)
 
 
-def _trained_statistics(model: nn.Module, seed: int) -> nn.Module:
+def with_trained_batch_norm(model: nn.Module, seed: int = 0) -> nn.Module:
     """Running statistics and affine BN parameters away from their initial 0/1 values."""
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():

@@ -6,7 +6,6 @@ import csv
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,30 +24,10 @@ from engine.export import (
     to_polydata,
     to_structured_grid,
 )
+from engine.storage.surface_file import Surface
 
 
-@dataclass
-class FakeSurface:
-    """The attributes of engine.storage.surface_file.Surface, filled in directly."""
-
-    path: str
-    x: np.ndarray
-    y: np.ndarray | None
-    values: dict[str, np.ndarray]
-    std: dict[str, np.ndarray] = field(default_factory=dict)
-    attrs: dict = field(default_factory=dict)
-    trajectory: np.ndarray | None = None
-
-    @property
-    def is_2d(self) -> bool:
-        return self.y is not None
-
-    @property
-    def metric_names(self) -> list[str]:
-        return list(self.values)
-
-
-def plane() -> FakeSurface:
+def plane() -> Surface:
     """7 α × 4 β: loss grows only along α, accuracy only along β, two points not computed."""
     x, y = np.linspace(-1.0, 1.0, 7), np.linspace(-0.3, 0.6, 4)
     alpha, beta = np.meshgrid(x, y)
@@ -57,14 +36,14 @@ def plane() -> FakeSurface:
     acc = 0.5 + 0.5 * beta
     acc[0, 0] = np.nan
     trajectory = np.array([[0.8, 0.4], [0.4, 0.2], [0.1, 0.05], [0.0, 0.0]])
-    return FakeSurface("runs/plane.h5", x, y, {"test_loss": loss, "test_acc": acc}, trajectory=trajectory)
+    return Surface(Path("runs/plane.h5"), x, y, {"test_loss": loss, "test_acc": acc}, trajectory=trajectory)
 
 
-def curve() -> FakeSurface:
+def curve() -> Surface:
     x = np.linspace(-1.0, 1.0, 9)
     loss = 0.2 + x**2
     loss[3] = np.nan
-    return FakeSurface("runs/curve.h5", x, None, {"test_loss": loss, "train_loss": loss * 0.5},
+    return Surface(Path("runs/curve.h5"), x, None, {"test_loss": loss, "train_loss": loss * 0.5},
                        std={"test_loss": 0.1 + 0.05 * np.abs(x)})
 
 

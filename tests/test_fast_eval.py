@@ -13,6 +13,7 @@ import torch
 from landscape_fixtures import ConvBN, digit_images, digits, mlp, trained_mlp_source
 from torch import nn
 
+from benchmarks.workloads import with_trained_batch_norm  # the benchmark's trained-BN models
 from engine.errors import ConfigError
 from engine.landscape import (
     Directions,
@@ -41,18 +42,6 @@ from engine.training.losses import loss_function
 
 CPU = torch.device("cpu")
 POINTS = [(0.0, 0.0, 0), (0.4, -0.3, 0), (-0.7, 0.2, 0), (1.0, 1.0, 0)]
-
-
-def _with_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Batch norms as after training: non-trivial running statistics and affine parameters."""
-    generator = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=generator))
-            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=generator))
-            m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=generator))
-            m.bias.data.copy_(0.1 * torch.randn(m.num_features, generator=generator))
-    return model.eval()
 
 
 def _directions(
@@ -95,9 +84,9 @@ def _images(n: int = 8, size: int = 8, seed: int = 0) -> dict:
 # ---- batch-norm folding ---------------------------------------------------------------------
 def test_folding_finds_every_conv_bn_and_linear_bn_pair_and_skips_untraceable_models() -> None:
     torch.manual_seed(0)
-    resnet = _with_statistics(CifarResNet(20, 10))
+    resnet = with_trained_batch_norm(CifarResNet(20, 10))
     assert fold_batch_norm(resnet).count == 21  # 19 convs + 2 projection shortcuts
-    vgg = _with_statistics(VGG9((3, 8, 8), 10))
+    vgg = with_trained_batch_norm(VGG9((3, 8, 8), 10))
     folded = fold_batch_norm(vgg)
     assert folded.count == 8  # 7 convs + the hidden linear layer
     x = torch.randn(4, 3, 8, 8)
@@ -119,7 +108,7 @@ def test_folding_finds_every_conv_bn_and_linear_bn_pair_and_skips_untraceable_mo
 @pytest.mark.parametrize(("dir_type", "ignore"), [("weights", "biasbn"), ("states", "none")])
 def test_folded_resnet20_equals_unfolded_and_an_independent_evaluation(dir_type: str, ignore: str) -> None:
     torch.manual_seed(1)
-    model = _with_statistics(CifarResNet(20, 10), seed=1)
+    model = with_trained_batch_norm(CifarResNet(20, 10), seed=1)
     d, data = _directions(model, dir_type, ignore), _images()
     fast = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU)
     plain = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, fold_bn=False, channels_last=False)
@@ -133,7 +122,7 @@ def test_folded_resnet20_equals_unfolded_and_an_independent_evaluation(dir_type:
 
 
 def test_batch_statistics_mode_folds_nothing() -> None:
-    model = _with_statistics(ConvBN())
+    model = with_trained_batch_norm(ConvBN())
     evaluator = PointEvaluator(model, _directions(model), digit_images(40, 20), "ce", CPU, bn_train_mode=True)
     assert (
         not evaluator.record.bn_folded and evaluator.batch_size == 256 and evaluator.points_per_forward == 1
@@ -193,7 +182,7 @@ def test_input_layer_tables_equal_the_per_point_product_for_every_direction() ->
 
 
 def test_input_layer_tables_only_where_the_first_layer_is_linear_and_moved() -> None:
-    model = _with_statistics(ConvBN())
+    model = with_trained_batch_norm(ConvBN())
     conv = PointEvaluator(model, _directions(model), digit_images(30, 20), "ce", CPU)
     assert not conv.record.input_layer_precomputed
     model = mlp()
@@ -269,7 +258,7 @@ def test_batch_size_rules_for_cpu_and_cuda() -> None:
     assert choose_batch_size("cuda", 50_000, per_sample, True, free_bytes=1 << 30) == 2048
     assert choose_batch_size("cuda", 50_000, per_sample, True, free_bytes=1 << 40) == GPU_MAX_BATCH
     assert choose_batch_size("cuda", 50_000, per_sample, True, free_bytes=0) == 1
-    model = _with_statistics(ConvBN())
+    model = with_trained_batch_norm(ConvBN())
     evaluator = PointEvaluator(model, _directions(model), digit_images(300, 50), "ce", CPU)
     assert evaluator.batch_size == 128
 
@@ -294,7 +283,7 @@ def test_device_selection_for_training_and_surfaces_without_and_with_gpus() -> N
 # ---- the surface file and memory ---------------------------------------------------------------
 def test_surface_records_the_evaluator_and_matches_an_independent_evaluation(tmp_path) -> None:
     torch.manual_seed(0)
-    model = _with_statistics(ConvBN())
+    model = with_trained_batch_norm(ConvBN())
     data = digit_images(60, 40)
     source = ModelSource.from_module(model, data, "ce", name="convbn")
     # small steps: moved running variances stay positive, so every value is finite
@@ -323,7 +312,7 @@ def _live_tensors() -> int:
 
 @pytest.mark.parametrize("model_kind", ["mlp", "convbn"])
 def test_live_tensors_do_not_grow_with_the_grid(tmp_path, model_kind: str) -> None:
-    model = mlp() if model_kind == "mlp" else _with_statistics(ConvBN())
+    model = mlp() if model_kind == "mlp" else with_trained_batch_norm(ConvBN())
     data = digits(80, 40) if model_kind == "mlp" else digit_images(40, 20)
     source = ModelSource.from_module(model, data, "ce", name=model_kind)
     counts = []

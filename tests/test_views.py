@@ -7,7 +7,6 @@ Screenshots are written to /tmp/views_*.png for a person to look at.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -24,24 +23,12 @@ from app.display_data import (
     probe,
 )
 from engine.errors import ConfigError
+from engine.storage.surface_file import Surface
 
 SHOTS = Path("/tmp")
 
 
-@dataclass
-class FakeSurface:
-    """Shaped like engine.storage.surface_file.Surface (test data, not a stand-in for a view)."""
-
-    x: np.ndarray
-    y: np.ndarray | None
-    values: dict[str, np.ndarray]
-    std: dict[str, np.ndarray] = field(default_factory=dict)
-    attrs: dict = field(default_factory=dict)
-    trajectory: np.ndarray | None = None
-    path: str = "synthetic.h5"
-
-
-def landscape(scale: float = 1.0, holes: bool = True) -> FakeSurface:
+def landscape(scale: float = 1.0, holes: bool = True) -> Surface:
     """A 21 x 15 (non-square) valley spanning two orders of magnitude, with pending points."""
     x, y = np.linspace(-1, 1, 21), np.linspace(-0.7, 0.7, 15)
     xx, yy = np.meshgrid(x, y)
@@ -54,7 +41,7 @@ def landscape(scale: float = 1.0, holes: bool = True) -> FakeSurface:
             v[10, 15] = np.nan
     t = np.linspace(0, 1, 12)
     path = np.c_[0.85 * (1 - t) ** 1.5 - 0.05, -0.6 * (1 - t) + 0.1 * np.sin(6 * t)]
-    return FakeSurface(x, y, values, trajectory=path)
+    return Surface(Path("synthetic.h5"), x, y, values, trajectory=path)
 
 
 def computed_cells(values: np.ndarray) -> int:
@@ -262,9 +249,9 @@ def test_curve_view_overlays_curves_with_spread(show) -> None:
 
     alpha = np.linspace(-1, 1, 41)
     loss = 0.1 + alpha**2
-    mean = FakeSurface(alpha, None, {"train_loss": loss, "train_acc": 1 - loss / 3},
+    mean = Surface(Path("synthetic.h5"), alpha, None, {"train_loss": loss, "train_acc": 1 - loss / 3},
                        std={"train_loss": 0.05 + 0 * alpha, "train_acc": 0.02 + 0 * alpha})
-    other = FakeSurface(alpha, None, {"train_loss": 0.2 + 2 * alpha**2, "train_acc": 1 - loss / 2})
+    other = Surface(Path("synthetic.h5"), alpha, None, {"train_loss": 0.2 + 2 * alpha**2, "train_acc": 1 - loss / 2})
     view = Curve1DView()
     window = show(view, (700, 500))
     view.set_surface(mean, "skip")
@@ -345,7 +332,7 @@ def test_views_start_from_an_empty_grid_and_fill_in(show) -> None:
     from app.views.surface_3d import Surface3DView
 
     full = landscape(holes=False)
-    empty = FakeSurface(full.x, full.y, {k: np.full_like(v, np.nan) for k, v in full.values.items()},
+    empty = Surface(Path("synthetic.h5"), full.x, full.y, {k: np.full_like(v, np.nan) for k, v in full.values.items()},
                         trajectory=full.trajectory)
     view3d, heatmap = Surface3DView(), HeatmapView()
     splitter = QSplitter()

@@ -142,15 +142,16 @@ def _train_epoch(trainer: Trainer, epoch: int, on_event: EventSink, cancel: Canc
         if trainer.cfg.data.augment:
             inputs = augment_batch(inputs, trainer.generator)
         loss = fn(model(inputs), data.y_train[index])
-        if not torch.isfinite(loss):
-            raise TrainingError(f"the training loss became {float(loss.detach())} at epoch {epoch}, batch {b + 1}; "
+        value = float(loss.detach())  # one device sync per batch, used for the check and the mean
+        if not math.isfinite(value):
+            raise TrainingError(f"the training loss became {value} at epoch {epoch}, batch {b + 1}; "
                                 "lower train.lr or change the loss. The last good checkpoint is kept.")
         penalty = trainer.regularizer.penalty(model)
         total_loss = loss if penalty is None else loss + penalty
         trainer.optimizer.zero_grad(set_to_none=True)
         total_loss.backward()
         trainer.optimizer.step()
-        running += float(loss.detach()) * len(index)
+        running += value * len(index)
         seen += len(index)
         on_event(ProgressEvent("train", done_before + b + 1, total, clock()))
     trainer.scheduler.step()
