@@ -12,8 +12,8 @@ from PySide6.QtCore import QCoreApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.settings import APPLICATION, ORGANISATION  # noqa: E402
-from engine import __version__  # noqa: E402
 from engine.errors import LossLabError  # noqa: E402
+from engine.version import __version__  # noqa: E402
 
 
 def check_display() -> None:

@@ -25,9 +25,9 @@ from app.resources import icon
 from app.settings import AppSettings
 from app.view_area import ViewArea
 from app.worker import EngineWorker, Job, JobError, preload_engine_libraries
-from engine import __version__
 from engine.errors import LossLabError
 from engine.events import ProgressEvent
+from engine.version import __version__
 
 DEFAULT_SIZE = (1400, 900)
 PANEL_WIDTH = 470

@@ -48,7 +48,7 @@ def compare_title(surface: Surface) -> PanelTitle | str:
 
 def loss_rise(surface: Surface, radius: float = 0.5) -> tuple[str, float, float] | None:
     """How much the loss rises around the minimum (seed 000's sharpness question), for titles."""
-    from engine.landscape.flatness import surface_flatness
+    from engine.analysis.flatness import surface_flatness
 
     metric = next((m for m in ("test_loss", "train_loss") if m in surface.values), None)
     try:

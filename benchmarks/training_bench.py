@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from engine.bias import prepare_data
 from engine.config import ExperimentConfig, from_dict
 from engine.events import ProgressEvent
 from engine.models import build_model
 from engine.training import train
-from engine.training.experiment import prepare_data
 
 
 def config(arch: str, epochs: int, hidden: list[int] | None = None) -> ExperimentConfig:

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from engine.landscape import Directions, ParamVector, PointEvaluator
-from engine.landscape.directions import random_direction
+from engine.landscape.directions.build import random_direction
 from engine.models.mlp import MLP
 from engine.models.resnet import CifarResNet
 

@@ -5,10 +5,9 @@ The desktop app (``app``) and the ``losslab`` command are two thin clients of th
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from engine.config import ExperimentConfig, load_experiment  # noqa: E402
 from engine.storage.run import Run, load_run  # noqa: E402
+from engine.version import __version__  # noqa: E402
 
 
 def train(*args, **kwargs):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.config import BiasConfig, ExperimentConfig
+from engine.data import Dataset, load_raw, to_dataset
 from engine.data.sources import RawData
 from engine.errors import ConfigError
 
@@ -124,7 +125,6 @@ def apply_bias(raw: RawData, cfg: BiasConfig, seed: int) -> tuple[RawData, BiasR
 
 def preview_bias(cfg: ExperimentConfig) -> dict:
     """Per-class counts before/after the configured bias, for the experiment form."""
-    from engine.data import load_raw
 
     raw = load_raw(cfg.data, cfg.seed)
     _, record = apply_bias(raw, cfg.bias, cfg.seed)
@@ -135,3 +135,13 @@ def preview_bias(cfg: ExperimentConfig) -> dict:
         "changed": int(len(record.indices)),
         "summary": record.summary(raw.classes),
     }
+
+
+def prepare_data(cfg: ExperimentConfig) -> tuple[Dataset, BiasRecord]:
+    """The biased training split, the clean test split, and the record of the bias."""
+    raw = load_raw(cfg.data, cfg.seed)
+    biased, record = apply_bias(raw, cfg.bias, cfg.seed)
+    dataset = to_dataset(biased, cfg.data)
+    if cfg.data.augment and len(dataset.input_shape) != 3:
+        raise ConfigError("data.augment", True, "false for feature-vector data (crop+flip needs images)")
+    return dataset, record

@@ -374,7 +374,7 @@ def test_window_layout_and_recent_files_are_remembered(qtbot, settings, trained_
 @pytest.mark.parametrize("kind", ["surface", "run"])
 def test_gui_command_writes_a_screenshot_and_exits(qtbot, kind, small_surface, trained_run, tmp_path,
                                                    monkeypatch) -> None:
-    from engine.cli import main
+    from app.cli import main
 
     monkeypatch.setenv("LOSSLAB_SETTINGS", str(tmp_path / "cli.ini"))
     out = tmp_path / "cli.png"
@@ -387,7 +387,7 @@ def test_gui_command_writes_a_screenshot_and_exits(qtbot, kind, small_surface, t
 
 
 def test_gui_command_reports_a_bad_file_and_writes_nothing(qtbot, tmp_path, monkeypatch, capsys) -> None:
-    from engine.cli import main
+    from app.cli import main
 
     monkeypatch.setenv("LOSSLAB_SETTINGS", str(tmp_path / "cli.ini"))
     bad = tmp_path / "bad.h5"

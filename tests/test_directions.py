@@ -19,7 +19,7 @@ from engine.landscape import (
     random_direction,
     trajectory_pca,
 )
-from engine.landscape.directions import candidate_cosines
+from engine.landscape.directions.build import candidate_cosines
 
 
 def _conv_origin(dir_type: str = "weights") -> ParamVector:
@@ -85,7 +85,7 @@ def test_candidate_cosines_in_blocks_equal_one_block(monkeypatch):
     rng = torch.Generator().manual_seed(0)
     vectors = [torch.randn(40, generator=rng) for _ in range(7)]
     whole = candidate_cosines(lambda k: vectors[k], 7, 40)
-    monkeypatch.setattr("engine.landscape.directions._GRAM_BUDGET_BYTES", 16 * 40 * 2)  # blocks of 2
+    monkeypatch.setattr("engine.landscape.directions.build._GRAM_BUDGET_BYTES", 16 * 40 * 2)  # blocks of 2
     blocked = candidate_cosines(lambda k: vectors[k], 7, 40)
     np.testing.assert_allclose(blocked, whole, atol=1e-12)
     assert most_orthogonal_pair(whole) == most_orthogonal_pair(blocked)

@@ -20,8 +20,14 @@ import pytest
 from engine.cli import main
 from engine.errors import ConfigError, RunFileError
 from engine.landscape import SurfaceOptions, compute_surface, load_direction_tensors, load_surface
-from engine.landscape.distributed import World, plan_devices, world_from_env
-from engine.landscape.shards import ShardMerger, merge_leftover_shards, read_pending, shard_files, shard_path
+from engine.landscape.distribution.distributed import World, plan_devices, world_from_env
+from engine.landscape.distribution.shards import (
+    ShardMerger,
+    merge_leftover_shards,
+    read_pending,
+    shard_files,
+    shard_path,
+)
 from engine.landscape.surface import stored_directions
 
 ROOT = Path(__file__).resolve().parents[1]

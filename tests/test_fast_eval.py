@@ -14,6 +14,7 @@ from landscape_fixtures import ConvBN, digit_images, digits, mlp, trained_mlp_so
 from torch import nn
 
 from benchmarks.workloads import with_trained_batch_norm  # the benchmark's trained-BN models
+from engine.device import select_device
 from engine.errors import ConfigError
 from engine.landscape import (
     Directions,
@@ -23,10 +24,10 @@ from engine.landscape import (
     compute_surface,
     load_surface,
 )
-from engine.landscape.bn_fold import fold_batch_norm, is_plain_mlp
-from engine.landscape.directions import random_direction
-from engine.landscape.evaluate import PointEvaluator
-from engine.landscape.speed import (
+from engine.landscape.directions.build import random_direction
+from engine.landscape.evaluation.bn_fold import fold_batch_norm, is_plain_mlp
+from engine.landscape.evaluation.evaluate import PointEvaluator
+from engine.landscape.evaluation.speed import (
     GPU_MAX_BATCH,
     choose_batch_size,
     choose_points_per_forward,
@@ -37,7 +38,6 @@ from engine.landscape.speed import (
 from engine.models.mlp import MLP
 from engine.models.resnet import CifarResNet
 from engine.models.vgg import VGG9
-from engine.training.experiment import select_device
 from engine.training.losses import loss_function
 
 CPU = torch.device("cpu")

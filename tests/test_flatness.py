@@ -10,14 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from engine.errors import ConfigError, RunFileError
-from engine.landscape.flatness import (
+from engine.analysis.flatness import (
     hessian_top_eigenvalues,
     hessian_trace,
     hutchinson_trace,
     surface_flatness,
     top_eigenvalues,
 )
+from engine.errors import ConfigError, RunFileError
 from engine.storage.surface_file import Surface
 
 torch.set_num_threads(1)

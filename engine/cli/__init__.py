@@ -1,7 +1,8 @@
-"""The ``losslab`` command: one sub-command module each, all over the engine's Python API.
+"""The engine's command line: one sub-command module each, all over the engine's Python API.
 
-Each sub-command module exposes ``add_parser(subparsers)`` and ``run(args) -> int``.
-With no arguments ``losslab`` opens the desktop app.
+Each sub-command module exposes ``add_parser(subparsers)`` and ``run(args) -> int``. The installed
+``losslab`` command is :func:`app.cli.main`, which adds ``gui`` (the desktop app) to these; this
+module stays Qt-free so ``python -m engine.cli`` runs on a headless cluster node (torchrun).
 """
 
 from __future__ import annotations
@@ -9,40 +10,42 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from engine.errors import LossLabError
 from engine.events import Cancelled
 
-SUBCOMMANDS = ("train", "info", "surface", "export", "demo", "gui",
-               "flatness")
+SUBCOMMANDS = ("train", "info", "surface", "export", "demo", "flatness")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_commands: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    """The parser of every engine sub-command; ``extra_commands`` are more ``add_parser`` functions."""
     parser = argparse.ArgumentParser(
         prog="losslab",
         description="LossLab: train models, compute and view neural-network loss landscapes.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"engine.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"engine.cli.{name}":
-                raise
-            continue
-        module.add_parser(subparsers)
+        # A sub-command that cannot be imported is a broken install: fail loudly, never hide it.
+        importlib.import_module(f"engine.cli.{name}").add_parser(subparsers)
+    for add_parser in extra_commands:
+        add_parser(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv:
-        argv = ["gui"]
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed sub-command behind the one error boundary: messages, exit codes, no tracebacks."""
     try:
         return int(args.run(args) or 0)
     except Cancelled as exc:

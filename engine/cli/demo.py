@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
 def comparison_lines(result) -> list[str]:
     """Test accuracy, generalisation error and how fast the test loss rises around each minimum."""
-    from engine.landscape.flatness import surface_flatness
+    from engine.analysis.flatness import surface_flatness
     from engine.storage.run import load_run
     from engine.storage.surface_file import load_surface
 

@@ -48,10 +48,10 @@ def _epoch(text: str) -> int | str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.analysis.flatness import hessian_top_eigenvalues, hessian_trace
     from engine.cli.progress import ProgressPrinter
     from engine.errors import ConfigError
-    from engine.landscape.evaluate import select_subset
-    from engine.landscape.flatness import hessian_top_eigenvalues, hessian_trace
+    from engine.landscape.evaluation.evaluate import select_subset
     from engine.storage.run import load_run
 
     for key, value, low in (("--subset", args.subset, 0), ("--top-k", args.top_k, 1),
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _surface_line(path: str, metric: str, radius: float) -> str:
-    from engine.landscape.flatness import surface_flatness
+    from engine.analysis.flatness import surface_flatness
     from engine.storage.surface_file import load_surface
 
     f = surface_flatness(load_surface(path), metric, radius)

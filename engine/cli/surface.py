@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from engine.cli.progress import ProgressPrinter
+from engine.device import choose_threads
 from engine.landscape import SurfaceOptions, as_source, compute_surface, load_surface
-from engine.landscape.distributed import compute_surface_distributed, world_from_env
-from engine.training.experiment import choose_threads
+from engine.landscape.distribution.distributed import compute_surface_distributed, world_from_env
 
 EXAMPLES = """examples:
   losslab surface run.h5 --x=-1:1:51 --y=-1:1:51 --split test --out surface.h5

@@ -5,7 +5,7 @@ evaluation (:class:`PointEvaluator`) -> surface file (:func:`compute_surface`,
 :func:`load_surface`).
 """
 
-from engine.landscape.directions import (
+from engine.landscape.directions.build import (
     Directions,
     build_directions,
     gram_schmidt,
@@ -15,12 +15,12 @@ from engine.landscape.directions import (
     random_direction,
     random_directions,
 )
-from engine.landscape.evaluate import PointEvaluator, resolve_device, select_subset
+from engine.landscape.directions.params import ParamVector, difference, direction_keys
+from engine.landscape.directions.pca import TrajectoryPCA, trajectory_pca
+from engine.landscape.directions.source import ModelSource, as_source
+from engine.landscape.evaluation.evaluate import PointEvaluator, resolve_device, select_subset
 from engine.landscape.grid import averaged_order, parse_axis, progressive_order
 from engine.landscape.options import SurfaceOptions, option_help, parse_run_reference
-from engine.landscape.params import ParamVector, difference, direction_keys
-from engine.landscape.pca import TrajectoryPCA, trajectory_pca
-from engine.landscape.source import ModelSource, as_source
 from engine.landscape.surface import compute_surface
 from engine.storage.surface_file import Surface, load_direction_tensors, load_surface
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ConfigError
+from engine.landscape.directions.params import DIR_TYPES, IGNORES, NORMS
 from engine.landscape.grid import parse_axis
-from engine.landscape.params import DIR_TYPES, IGNORES, NORMS
 
 METHODS = ("random", "pca", "interpolate", "init")
 ORTHOGONALIZE = ("pick", "gram-schmidt")

@@ -19,22 +19,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine import __version__
 from engine.errors import ConfigError, RunFileError
 from engine.events import CancelToken, EventSink, ProgressEvent, Stopwatch, ignore_events
-from engine.landscape.directions import Directions, build_directions
-from engine.landscape.evaluate import PointEvaluator, metric_names, resolve_device, select_subset
+from engine.landscape.directions.build import Directions, build_directions
+from engine.landscape.directions.params import ParamVector, to_numpy
+from engine.landscape.directions.source import ModelSource, as_source
+from engine.landscape.distribution.shards import merge_leftover_shards
+from engine.landscape.evaluation.evaluate import PointEvaluator, metric_names, resolve_device, select_subset
 from engine.landscape.grid import STRIDES, averaged_order, axis_levels, progressive_order
 from engine.landscape.options import SurfaceOptions
-from engine.landscape.params import ParamVector, to_numpy
-from engine.landscape.shards import merge_leftover_shards
-from engine.landscape.source import ModelSource, as_source
 from engine.storage.surface_file import (
     SurfaceWriter,
     create_surface_file,
     load_direction_tensors,
     read_surface_attrs,
 )
+from engine.version import __version__
 
 FLUSH_SECONDS = 1.0
 STAGE = "surface"
@@ -58,7 +58,7 @@ def compute_surface(
     "surface" with payload ``{"indices": [...], "values": {metric: [...]}, "shape": ...}`` for
     each batch of points written. Cancelling keeps a valid partial file and raises Cancelled.
     ``select`` keeps a part of the missing points (one process's share of a torchrun job, see
-    :mod:`engine.landscape.distributed`); shards such a job left next to ``out`` are merged first.
+    :mod:`engine.landscape.distribution.distributed`); shards such a job left next to ``out`` are merged first.
     """
     source, out = as_source(subject), Path(out)
     stored = _existing_attrs(out)
@@ -296,7 +296,7 @@ def _flush(
     on_event(ProgressEvent(STAGE, done, total, elapsed, payload=payload))
 
 
-# ---- for engine.landscape.distributed: processes other than 0 read what process 0 created ----
+# ---- for engine.landscape.distribution.distributed: processes other than 0 read what process 0 created ----
 def stored_directions(out: str | Path, subject: Any, options: SurfaceOptions) -> Directions:
     """The exact directions of the existing surface ``out``, checked against ``subject`` and ``options``."""
     out = Path(out)

@@ -98,7 +98,7 @@ class Run:
 
     @cached_property
     def _dataset(self):
-        from engine.training.experiment import prepare_data
+        from engine.bias import prepare_data
 
         dataset, _ = prepare_data(self.config)
         if dataset.fingerprint != self.dataset_info.get("train_fingerprint"):

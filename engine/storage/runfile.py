@@ -36,7 +36,7 @@ RUN_FORMAT = "losslab-run"
 def provenance(device: str, seed: int) -> dict[str, str]:
     import sklearn
 
-    from engine import __version__
+    from engine.version import __version__
 
     return {
         "losslab_version": __version__,

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from engine.bias import BiasRecord
+from engine.bias import BiasRecord, prepare_data
 from engine.config import ExperimentConfig
 from engine.data import Dataset, augment_batch
+from engine.device import choose_threads, device_name, select_device
 from engine.errors import RunFileError, TrainingError
 from engine.events import Cancelled, CancelToken, EventSink, ProgressEvent, Stopwatch, ignore_events
 from engine.models import build_model
@@ -28,7 +29,6 @@ from engine.storage.run import load_checkpoint
 from engine.storage.runfile import RunWriter, provenance, read_tensors, state_from_bytes
 from engine.training.distance import DistanceRegularizer
 from engine.training.evaluation import ensemble_accuracy, evaluate_split, parameter_norm, per_class_report
-from engine.training.experiment import choose_threads, device_name, prepare_data, select_device
 from engine.training.losses import loss_function
 from engine.training.optim import build_optimizer, build_scheduler
 

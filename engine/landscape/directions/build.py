@@ -2,7 +2,7 @@
 
 * random: Gaussian per tensor, normalised (filter | layer | none) against the centre model;
   in 2D the pair is the most orthogonal two of K candidates (``pick``) or Gram-Schmidt.
-* pca: the top two components of the training trajectory (see :mod:`engine.landscape.pca`).
+* pca: the top two components of the training trajectory (see :mod:`engine.landscape.directions.pca`).
 * interpolate: from this run's checkpoint A to another model B (x = B - A, so alpha = 1 is B),
   and in 2D the plane through three models (y = C - A).
 * init: from the run's initialisation (alpha = 0) to the checkpoint (alpha = 1).
@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from engine.errors import ConfigError
+from engine.landscape.directions.params import ParamVector, difference
+from engine.landscape.directions.pca import TrajectoryPCA, trajectory_pca
+from engine.landscape.directions.source import ModelSource, as_source
 from engine.landscape.options import SOURCE, SurfaceOptions, parse_run_reference
-from engine.landscape.params import ParamVector, difference
-from engine.landscape.pca import TrajectoryPCA, trajectory_pca
-from engine.landscape.source import ModelSource, as_source
 
 _GRAM_BUDGET_BYTES = 1 << 29  # candidates held at once while picking the most orthogonal pair
 

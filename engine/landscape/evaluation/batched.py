@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from engine.landscape.flat import FlatPoints
-from engine.landscape.speed import autocast
+from engine.landscape.evaluation.flat import FlatPoints
+from engine.landscape.evaluation.speed import autocast
 
 MAX_ROWS = 65536  # samples x points per forward pass: bounds the activations of one call
 Point = tuple[float, float, int]

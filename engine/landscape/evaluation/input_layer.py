@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, fx, nn
 
-from engine.landscape.flat import FlatPoints
+from engine.landscape.evaluation.flat import FlatPoints
 
 TABLE_BUDGET_BYTES = 1 << 29  # 512 MiB of tables at most
 _RESHAPES = ("flatten", "view", "reshape")

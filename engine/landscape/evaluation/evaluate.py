@@ -2,11 +2,11 @@
 
 The evaluation tensors are prepared once and held on the device (no DataLoader). The model is
 built once; the tensors the directions move are views of one flat buffer, set to each point
-with two fused ops (:mod:`engine.landscape.flat`). Batch norm is folded into the preceding
-conv/linear layer and refreshed per point (:mod:`engine.landscape.bn_fold`), conv nets run
+with two fused ops (:mod:`engine.landscape.evaluation.flat`). Batch norm is folded into the preceding
+conv/linear layer and refreshed per point (:mod:`engine.landscape.evaluation.bn_fold`), conv nets run
 channels-last, small models may evaluate several points per forward pass
-(:mod:`engine.landscape.batched`), and ``precision``/``compile`` select autocast and
-torch.compile (:mod:`engine.landscape.speed`). :attr:`PointEvaluator.record` says which of
+(:mod:`engine.landscape.evaluation.batched`), and ``precision``/``compile`` select autocast and
+torch.compile (:mod:`engine.landscape.evaluation.speed`). :attr:`PointEvaluator.record` says which of
 these were used; the surface file stores it. Losses are summed per batch in float64 and
 divided by the number of samples; accuracy is in percent, as in loss-landscape.
 
@@ -25,12 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from engine.landscape.batched import BatchedPoints, Point
-from engine.landscape.bn_fold import FoldedModel, fold_batch_norm, has_batch_norm, is_plain_mlp
-from engine.landscape.directions import Directions
-from engine.landscape.flat import FlatPoints
-from engine.landscape.input_layer import InputLayerTables, precompute_input_layer
-from engine.landscape.speed import (
+from engine.device import select_device
+from engine.landscape.directions.build import Directions
+from engine.landscape.evaluation.batched import BatchedPoints, Point
+from engine.landscape.evaluation.bn_fold import FoldedModel, fold_batch_norm, has_batch_norm, is_plain_mlp
+from engine.landscape.evaluation.flat import FlatPoints
+from engine.landscape.evaluation.input_layer import InputLayerTables, precompute_input_layer
+from engine.landscape.evaluation.speed import (
     BN_TRAIN_BATCH,
     SpeedRecord,
     activation_bytes_per_sample,
@@ -42,7 +43,6 @@ from engine.landscape.speed import (
     free_device_memory,
     try_compile,
 )
-from engine.training.experiment import select_device
 from engine.training.losses import correct_count
 
 Data = Mapping[str, tuple[Tensor, Tensor]]

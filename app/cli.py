@@ -1,12 +1,16 @@
-"""``losslab gui [FILE] [--screenshot OUT.png]``: the desktop app (also what plain ``losslab`` runs).
+"""The installed ``losslab`` command: the engine's sub-commands plus ``gui``, the desktop app.
 
-Qt is imported inside :func:`run` only, so the rest of the CLI never loads it.
+Plain ``losslab`` opens the app. Qt is imported inside :func:`run_gui_command` only, so
+``losslab train`` and the other engine commands never load it.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from engine.cli import build_parser, run_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,13 +24,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="save a picture of the whole window to OUT.png and exit")
     parser.add_argument("--size", default="1400x900", metavar="WxH",
                         help="window size for --screenshot (default 1400x900)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run_gui_command)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_gui_command(args: argparse.Namespace) -> int:
     from engine.export import parse_size
 
     size = parse_size(args.size)
     from app.app import run_gui  # Qt is loaded only now
 
     return run_gui(args.file, args.screenshot, size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(extra_commands=(add_parser,))
+    args = parser.parse_args(argv or ["gui"])
+    return run_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

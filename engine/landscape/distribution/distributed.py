@@ -7,7 +7,7 @@ messages travel through it - NCCL when each process on a node has a GPU of its o
 otherwise; the points travel through files:
 
 1. Process 0 creates ``S.h5`` (coordinates, directions) or checks an existing one and merges
-   the shard files an interrupted job left (:mod:`engine.landscape.shards`); the others wait.
+   the shard files an interrupted job left (:mod:`engine.landscape.distribution.shards`); the others wait.
 2. Every process reads the directions and the still-missing points from ``S.h5`` and takes
    every N-th of those points in coarse-to-fine order, so the coarse grid completes first.
 3. Each evaluates its share into its own shard ``S.h5.rank<k>-of-<N>`` with
@@ -36,11 +36,11 @@ import torch.distributed as dist
 
 from engine.errors import ConfigError, LossLabError, RunFileError
 from engine.events import EventSink, ProgressEvent, Stopwatch, ignore_events
-from engine.landscape.directions import Directions
-from engine.landscape.evaluate import resolve_device
+from engine.landscape.directions.build import Directions
+from engine.landscape.directions.source import as_source
+from engine.landscape.distribution.shards import ShardMerger, read_pending, shard_path
+from engine.landscape.evaluation.evaluate import resolve_device
 from engine.landscape.options import SurfaceOptions
-from engine.landscape.shards import ShardMerger, read_pending, shard_path
-from engine.landscape.source import as_source
 from engine.landscape.surface import STAGE, compute_surface, stored_directions
 
 MERGE_SECONDS = 2.0  # while process 0 evaluates its own share

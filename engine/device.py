@@ -1,23 +1,10 @@
-"""From an experiment config to ready tensors, a device and a model."""
+"""Which device and how many threads: rules shared by training, surfaces and analyses."""
 
 from __future__ import annotations
 
 import torch
 
-from engine.bias import BiasRecord, apply_bias
-from engine.config import ExperimentConfig
-from engine.data import Dataset, load_raw, to_dataset
 from engine.errors import ConfigError
-
-
-def prepare_data(cfg: ExperimentConfig) -> tuple[Dataset, BiasRecord]:
-    """The biased training split, the clean test split, and the record of the bias."""
-    raw = load_raw(cfg.data, cfg.seed)
-    biased, record = apply_bias(raw, cfg.bias, cfg.seed)
-    dataset = to_dataset(biased, cfg.data)
-    if cfg.data.augment and len(dataset.input_shape) != 3:
-        raise ConfigError("data.augment", True, "false for feature-vector data (crop+flip needs images)")
-    return dataset, record
 
 
 def select_device(requested: str = "auto", cuda_count: int | None = None) -> torch.device:

@@ -16,7 +16,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from engine.errors import RunFileError
-from engine.landscape.params import ParamVector, direction_keys
+from engine.landscape.directions.params import ParamVector, direction_keys
 
 Epoch = int | str  # an epoch number or "final"
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from engine.errors import ConfigError
-from engine.landscape.params import ParamVector
-from engine.landscape.source import ModelSource
+from engine.landscape.directions.params import ParamVector
+from engine.landscape.directions.source import ModelSource
 
 _CHUNK = 1 << 22  # parameters per float64 block while forming the Gram matrix
 

@@ -1,0 +1,1 @@
+"""Measurements of a landscape: curvature, flatness, sharpness and sub-level sets."""

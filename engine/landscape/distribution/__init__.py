@@ -1,0 +1,1 @@
+"""Spreading a surface over torchrun processes: rank shards and their live merge."""

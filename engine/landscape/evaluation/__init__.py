@@ -1,0 +1,1 @@
+"""Evaluating a model at grid points fast: flat parameter buffer, BN folding, batched points, precision."""
