@@ -47,7 +47,7 @@ def compare_title(surface: Surface) -> PanelTitle | str:
 
 
 def loss_rise(surface: Surface, radius: float = 0.5) -> tuple[str, float, float] | None:
-    """How much the loss rises around the minimum (seed 000's sharpness question), for titles."""
+    """How much the loss rises around the minimum (the bias-landscape study's sharpness question), for titles."""
     from engine.analysis.flatness import surface_flatness
 
     metric = next((m for m in ("test_loss", "train_loss") if m in surface.values), None)
@@ -180,7 +180,7 @@ class ViewArea(QTabWidget):
 
     def _maybe_log_scale(self, surface: Surface) -> None:
         """Losses that span orders of magnitude are unreadable linearly (a flat basin and a few
-        cliffs), so such surfaces open in log scale, as seed 002 plots them."""
+        cliffs), so such surfaces open in log scale, as the visualisation thesis (Anuarbekov 2021) plots them."""
         if self.settings.log_scale or self._user_chose_linear or not surface.values:
             return
         metric = pick_metric(surface, self.settings.metric if self.settings.metric in surface.values else "")

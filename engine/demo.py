@@ -1,4 +1,4 @@
-"""The main job on built-in data: seed 000's question in two minutes on a laptop.
+"""The main job on built-in data: the bias-landscape study's question in two minutes on a laptop.
 
 Trains an unbiased and a 30 %-mislabelled digits ResNet-20, computes each one's 2D test-loss
 surface and 1D curve around the final weights (filter-normalised directions, same seed), and

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 if not os.environ.get("DISPLAY"):
-    # Off-screen renders without X use EGL + Mesa (see ENVIRONMENT.md).
+    # Off-screen renders without X use EGL + Mesa.
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 torch.set_num_threads(1)
 

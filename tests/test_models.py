@@ -20,7 +20,7 @@ torch.set_num_threads(1)
 CONV_ARCHS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "sharesnet20",
               "vgg9", "densenet", "mobilenetv2")
 IMAGE_SHAPES = ((1, 8, 8), (1, 28, 28), (3, 32, 32))
-SEED_RESNET20_TOTAL = 274_442  # seed 000 Table 1 (Keras: adds conv biases, counts BN statistics)
+SEED_RESNET20_TOTAL = 274_442  # the bias-landscape study, Table 1 (Keras: adds conv biases, counts BN statistics)
 SEED_SHARESNET20_TOTAL = 175_130
 
 

@@ -1,6 +1,6 @@
 """Data sets as tensors, preprocessed once: source -> (bias) -> normalisation -> tensors.
 
-Bias is injected on the raw [0, 1] training arrays (seed 000 adds its noise there), before
+Bias is injected on the raw [0, 1] training arrays (the bias-landscape study adds its noise there), before
 normalisation, and never on the test split.
 """
 

@@ -4,7 +4,7 @@ Seed 000 (section 3.1.2, after Boulch 2017, "ShaResNet") shares "the weight para
 layers of a residual block if both layers operate at the same spatial scale": every block whose
 input and output have the same shape applies a single 3x3 conv twice, each time followed by its
 own BatchNorm. Only the first block of stages 2 and 3 (which halves the size and doubles the
-channels) keeps two separate convs. This reproduces seed 000's Table 1 exactly: 7 of ResNet-20's
+channels) keeps two separate convs. This reproduces the bias-landscape study's Table 1 exactly: 7 of ResNet-20's
 19 convs disappear, 36 % of the parameters (273,066 -> 173,754 in its Keras count, which adds
 conv biases; 272,474 -> 173,402 here).
 

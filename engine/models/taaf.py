@@ -1,4 +1,4 @@
-"""Transformative adaptive activation functions (TAAF, seed 002 section 2.2.2).
+"""Transformative adaptive activation functions (TAAF, as in the visualisation thesis, Anuarbekov 2021, section 2.2.2).
 
 Each neuron gets its own trainable alpha, beta, gamma and delta:
 ``g(y) = alpha * f(beta * y + gamma) + delta``. They start at 1, 1, 0, 0, so a fresh TAAF

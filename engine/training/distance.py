@@ -1,4 +1,4 @@
-"""The distance regulariser of seed 001 and snapshot-ensemble evaluation.
+"""The distance regulariser of the distance-training thesis (von Bachmann 2020) and snapshot-ensemble evaluation.
 
 penalty(θ) = s · Σ_c exp(−‖θ − θ_c‖² / 2σ²) over snapshots θ_c: a Gaussian hill placed on each
 snapshot, so training rolls away from where it has been. Snapshots are taken at

@@ -1,4 +1,4 @@
-"""Whole-split evaluation and the per-class report (seed 000 Table 2)."""
+"""Whole-split evaluation and the per-class report (the bias-landscape study, Table 2)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Loss functions by name, as trained and as evaluated on landscapes.
 
 ``mse`` follows loss-landscape: mean squared error between softmax(outputs) and one-hot
-labels. ``mae`` is for regression targets (seed 002's TAAF experiments).
+labels. ``mae`` is for regression targets (the TAAF experiments of the visualisation thesis).
 """
 
 from __future__ import annotations

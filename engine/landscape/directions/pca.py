@@ -1,4 +1,4 @@
-"""PCA of the training trajectory (Li et al. 2018 §7; seed 002 §4.4).
+"""PCA of the training trajectory (Li et al. 2018 §7; the visualisation thesis §4.4).
 
 Rows are ``theta_e - theta_c`` for every stored epoch ``e`` before the chosen checkpoint
 ``c``. The two directions are the top right-singular vectors of that matrix; the rows are

@@ -1,6 +1,6 @@
 """How a surface is evaluated fast: batch size, precision, compilation, and the record of it.
 
-Rules measured on a 2-core AMD EPYC (see README "Speed" and ENVIRONMENT.md speed notes):
+Rules measured on a 2-core AMD EPYC (see README "Speed"):
 
 * Batch size on the CPU: conv nets gain nothing above ~128 images per forward (activations
   leave the cache), flat inputs keep gaining up to ~2,048 rows (per-call overhead); both are
