@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import os
+from pathlib import Path
+
 import torch
 
 from engine.errors import ConfigError
@@ -41,3 +45,37 @@ def choose_threads(requested: int, parameter_count: int) -> int:
         return requested
     cores = torch.get_num_threads()
     return 1 if parameter_count < 2_000_000 else cores
+
+
+def usable_cores(env: dict[str, str] | None = None, cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """Cores this process may really use: its CPU affinity, capped by a cgroup CPU quota
+    (containers, SLURM) and by ``OMP_NUM_THREADS`` when that is set; at least 1."""
+    env = dict(os.environ) if env is None else env
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    quota = _cgroup_quota(cgroup_root)
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    omp = env.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) > 0:
+        cores = min(cores, int(omp))
+    return max(1, cores)
+
+
+def _cgroup_quota(root: Path) -> float | None:
+    """CPUs granted by cgroup v2 ``cpu.max`` ("QUOTA PERIOD" or "max") or v1 cfs files; None = no limit."""
+    try:
+        quota, _, period = (root / "cpu.max").read_text().strip().partition(" ")
+        if quota != "max" and period:
+            return int(quota) / int(period)
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
