@@ -17,6 +17,7 @@ from typing import Any
 
 import tomli_w
 
+from engine.checks import check_experiment
 from engine.errors import ConfigError
 
 DATA_SOURCES = ("digits", "mnist1d", "cifar10", "mnist", "fashion-mnist", "tensors")
@@ -220,6 +221,7 @@ def _check_combinations(cfg: ExperimentConfig, source: str = "") -> ExperimentCo
         raise ConfigError("train.milestones", train.milestones, "epochs in increasing order", source)
     if train.loss == "mae" and bias.kind == "mislabel":
         raise ConfigError("bias.kind", bias.kind, "a classification loss (ce/mse) for mislabel bias", source)
+    check_experiment(cfg, source)
     return cfg
 
 

@@ -39,10 +39,34 @@ def device_name(device: torch.device) -> str:
     return "CPU"
 
 
+def check_thread_count(requested: int, key: str = "threads", source: str = "") -> int:
+    """Refuse more threads or workers than usable cores (0 = automatic is always fine)."""
+    cores = usable_cores()
+    if requested > cores:
+        raise ConfigError(key, requested, f"0 (automatic) or 1 to {cores}: this machine lets LossLab use "
+                          f"{cores} core" + ("s" if cores > 1 else ""), source)
+    return requested
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (Linux MemAvailable, else total physical)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
 def choose_threads(requested: int, parameter_count: int) -> int:
     """Small nets on few cores run faster on one thread (synchronisation dominates)."""
     if requested > 0:
-        return requested
+        return check_thread_count(requested)
     cores = torch.get_num_threads()
     return 1 if parameter_count < 2_000_000 else cores
 

@@ -13,10 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from engine.errors import LossLabError
-from engine.events import Cancelled
-
-SUBCOMMANDS = ("train", "info", "surface", "export", "demo", "flatness")
+DEBUG_HELP = "show Python tracebacks instead of one-line messages"
+SUBCOMMANDS = ("train", "info", "surface", "export", "demo", "flatness", "study")
 
 
 def build_parser(extra_commands: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
@@ -25,12 +23,16 @@ def build_parser(extra_commands: Sequence[Callable[[Any], None]] = ()) -> argpar
         prog="losslab",
         description="LossLab: train models, compute and view neural-network loss landscapes.",
     )
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         # A sub-command that cannot be imported is a broken install: fail loudly, never hide it.
         importlib.import_module(f"engine.cli.{name}").add_parser(subparsers)
     for add_parser in extra_commands:
         add_parser(subparsers)
+    for sub in subparsers.choices.values():  # `losslab train ... --debug` works too
+        if "--debug" not in sub._option_string_actions:
+            sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
@@ -46,17 +48,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run a parsed sub-command behind the one error boundary: messages, exit codes, no tracebacks."""
-    try:
-        return int(args.run(args) or 0)
-    except Cancelled as exc:
-        print(f"losslab: {exc}", file=sys.stderr)
-        return 130
-    except LossLabError as exc:
-        print(f"losslab: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("losslab: interrupted; completed work was saved", file=sys.stderr)
-        return 130
+    from engine.cli.boundary import guarded
+
+    return guarded(lambda: int(args.run(args) or 0), debug=bool(getattr(args, "debug", False)),
+                   command=getattr(args, "command", None) or "")
 
 
 if __name__ == "__main__":
