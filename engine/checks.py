@@ -132,3 +132,12 @@ def _get(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, "target_class" if part == "class" else part)
     return obj
+
+
+def check_surface_options(options: Any, source: str = "") -> None:
+    """Limits of a surface job derived from this machine: grid size (memory), threads and workers (cores)."""
+    y = options.y_coordinates
+    check_grid_size(len(options.x_coordinates), None if y is None else len(y), options.average_count,
+                    source=source)
+    for key in ("threads", "workers"):
+        check_thread_count(int(getattr(options, key, 0) or 0), key, source)
