@@ -477,9 +477,15 @@ def add_options(parser: argparse.ArgumentParser | Any, cls: type, exclude: Seque
 
 def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
     """The settings given on the command line (others at their defaults), validated."""
-    names = {s.name for s in settings_of(cls)}
-    given_values = {k: v for k, v in vars(args).items() if k in names}
-    return cls(**(given_values | extra))
+    by_name = {s.name: s for s in settings_of(cls)}
+    given_values = {k: v for k, v in vars(args).items() if k in by_name}
+    try:
+        return cls(**(given_values | extra))
+    except ConfigError as exc:  # name the flag the user typed, e.g. "--top-k = 0"
+        s = by_name.get(exc.key.split("[")[0])
+        if s is None or s.name not in given_values:
+            raise
+        raise ConfigError(flag_of(s) + exc.key[len(s.name):], exc.value, exc.allowed, exc.source) from None
 
 
 # ---- converters shared by several types ------------------------------------------------------------

@@ -113,7 +113,7 @@ def test_flags_come_from_the_declaration():
     args = parser.parse_args(["--count", "4", "--size", "800x600", "--levels", "0.5,1", "--fancy"])
     demo = from_args(Demo, args)
     assert (demo.count, demo.size, demo.levels, demo.fancy, demo.mode) == (4, (800, 600), (0.5, 1.0), True, "plain")
-    with pytest.raises(ConfigError, match="count = 0"):
+    with pytest.raises(ConfigError, match="--count = 0"):
         from_args(Demo, parser.parse_args(["--count", "0"]))
 
 

@@ -11,6 +11,9 @@ EXAMPLES = """examples:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from engine.analysis.options import FlatnessOptions
+    from engine.schema import add_options
+
     parser = subparsers.add_parser(
         "flatness",
         help="measure how flat a checkpoint's minimum is (Hessian eigenvalues, trace)",
@@ -21,58 +24,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_file", metavar="RUN.h5", help="run file written by 'losslab train'")
-    parser.add_argument("--checkpoint", default="final", help="epoch number or 'final' (default: final)")
-    parser.add_argument("--split", choices=("test", "train"), default="test",
-                        help="data the loss is averaged over; train is the biased set (default: test)")
-    parser.add_argument("--subset", type=int, default=1000, metavar="N",
-                        help="seeded random N samples of the split, 0 = all (default: 1000)")
-    parser.add_argument("--top-k", type=int, default=1, metavar="K", help="eigenvalues to find (default: 1)")
-    parser.add_argument("--iterations", type=int, default=50,
-                        help="most power iterations per eigenvalue (default: 50)")
-    parser.add_argument("--trace-samples", type=int, default=20, metavar="S",
-                        help="Rademacher vectors for the trace estimate (default: 20)")
-    parser.add_argument("--ignore-biasbn", action="store_true",
-                        help="take the Hessian over weights only (no biases or batch-norm parameters)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the subset and random vectors (default: 0)")
-    parser.add_argument("--surface", metavar="SURFACE.h5", help="also report this surface's rise around its centre")
-    parser.add_argument("--metric", default="test_loss", help="surface metric to use (default: test_loss)")
-    parser.add_argument("--radius", type=float, default=0.5,
-                        help="surface window |alpha|, |beta| <= radius (default: 0.5)")
+    add_options(parser, FlatnessOptions)
     parser.add_argument("--allow-user-code", action="store_true",
                         help="the run's model is arch = 'user': allow importing the Python file it names")
     parser.set_defaults(run=run)
 
 
-def _epoch(text: str) -> int | str:
-    return int(text) if text.strip().isdigit() else text
-
-
 def run(args: argparse.Namespace) -> int:
     from engine.analysis.flatness import hessian_top_eigenvalues, hessian_trace
+    from engine.analysis.options import FlatnessOptions
     from engine.cli.progress import ProgressPrinter
-    from engine.errors import ConfigError
     from engine.landscape.evaluation.evaluate import select_subset
+    from engine.schema import from_args
     from engine.storage.run import load_run
 
-    for key, value, low in (("--subset", args.subset, 0), ("--top-k", args.top_k, 1),
-                            ("--iterations", args.iterations, 1), ("--trace-samples", args.trace_samples, 1)):
-        if value < low:
-            raise ConfigError(key, value, f"an integer >= {low}")
+    opts = from_args(FlatnessOptions, args)
     run_file = load_run(args.run_file, allow_user_code=args.allow_user_code)
-    model = run_file.model(_epoch(args.checkpoint))
-    inputs, targets = select_subset({args.split: run_file.tensors(args.split)}, args.subset, args.seed)[args.split]
+    model = run_file.model(opts.checkpoint)
+    inputs, targets = select_subset({opts.split: run_file.tensors(opts.split)}, opts.subset, opts.seed)[opts.split]
     loss = run_file.config.train.loss
-    common = dict(seed=args.seed, ignore_biasbn=args.ignore_biasbn, on_event=ProgressPrinter())
-    print(f"flatness   {args.run_file}  checkpoint {args.checkpoint}  {args.split} {len(inputs)} samples  "
+    common = dict(seed=opts.seed, ignore_biasbn=opts.ignore_biasbn, on_event=ProgressPrinter())
+    print(f"flatness   {args.run_file}  checkpoint {opts.checkpoint}  {opts.split} {len(inputs)} samples  "
           f"loss {loss}", flush=True)
-    values = hessian_top_eigenvalues(model, inputs, targets, loss, k=args.top_k, iterations=args.iterations,
+    values = hessian_top_eigenvalues(model, inputs, targets, loss, k=opts.top_k, iterations=opts.iterations,
                                      **common)
     print("top eigenvalue" + ("s" if len(values) > 1 else "") + "  " + "  ".join(f"{v:.6g}" for v in values),
           flush=True)
-    mean, error = hessian_trace(model, inputs, targets, loss, samples=args.trace_samples, **common)
-    print(f"trace      {mean:.6g} ± {error:.3g}  ({args.trace_samples} Rademacher vectors, standard error)")
-    if args.surface:
-        print(_surface_line(args.surface, args.metric, args.radius))
+    mean, error = hessian_trace(model, inputs, targets, loss, samples=opts.trace_samples, **common)
+    print(f"trace      {mean:.6g} ± {error:.3g}  ({opts.trace_samples} Rademacher vectors, standard error)")
+    if opts.surface:
+        print(_surface_line(opts.surface, opts.metric, opts.radius))
     return 0
 
 

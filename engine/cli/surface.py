@@ -7,15 +7,14 @@ defaults, choices and checks; this module only translates the command line.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import numpy as np
-import torch
 
 from engine.cli.progress import ProgressPrinter
-from engine.device import choose_threads
 from engine.landscape import SurfaceOptions, as_source, compute_surface, load_surface
 from engine.landscape.distribution.distributed import compute_surface_distributed, world_from_env
+from engine.landscape.evaluation.runner import tune_allocator
+from engine.schema import add_options, from_args
 
 EXAMPLES = """examples:
   losslab surface run.h5 --x=-1:1:51 --y=-1:1:51 --split test --out surface.h5
@@ -38,8 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_file", metavar="RUN.h5", help="run file written by 'losslab train'")
-    for f in dataclasses.fields(SurfaceOptions):
-        _add_option(parser, f)
+    add_options(parser, SurfaceOptions)
     parser.add_argument(
         "--out",
         required=True,
@@ -60,43 +58,10 @@ def _open_run(path: str, allow_user_code: bool):
     return as_source(load_run(path, allow_user_code=allow_user_code))
 
 
-def _add_option(parser: argparse.ArgumentParser, f: dataclasses.Field) -> None:
-    flag = "--" + f.name.replace("_", "-")
-    meta = f.metadata
-    shown = "none" if f.default is None else f.default
-    help_text = f"{meta['help']} (default: {shown})"
-    if str(f.type) == "bool":
-        parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
-        return
-    parser.add_argument(
-        flag,
-        dest=f.name,
-        default=argparse.SUPPRESS,
-        help=help_text,
-        type=int if str(f.type) == "int" else str,
-        choices=meta.get("choices"),
-        metavar=_metavar(f),
-    )
-
-
-def _metavar(f: dataclasses.Field) -> str | None:
-    if "choices" in f.metadata:
-        return None
-    return {
-        "x": "MIN:MAX:N",
-        "y": "MIN:MAX:N",
-        "to": "RUN.h5[:EPOCH]",
-        "via": "RUN.h5[:EPOCH]",
-        "checkpoint": "EPOCH|final",
-    }.get(f.name, "N")
-
-
 def run(args: argparse.Namespace) -> int:
-    names = {f.name for f in dataclasses.fields(SurfaceOptions)}
-    options = SurfaceOptions(**{k: v for k, v in vars(args).items() if k in names})
+    options = from_args(SurfaceOptions, args)
     source = _open_run(args.run_file, args.allow_user_code)
-    # small nets evaluate several times faster on one thread than on two busy cores
-    torch.set_num_threads(choose_threads(options.threads, source.vector(options.checkpoint, options.dir_type).numel))
+    tune_allocator()  # this process only evaluates (never the app's process)
     world = world_from_env()  # one of several processes started by torchrun
     if world is None:
         path = compute_surface(source, options, args.out, on_event=ProgressPrinter())

@@ -1,21 +1,23 @@
-"""Every option of a surface computation, validated once, shared by the CLI, the API and the app.
+"""Every option of a surface computation, declared once (engine.schema), shared by the CLI, API and app.
 
-Field rules (choices, minimum, help) live in the dataclass field metadata; the CLI builds
-its arguments from them and the app its forms, so no argument is checked twice.
+Each field's rules (choices, minimum, help, when it applies) live in its declaration; the CLI
+builds its flags from it (``engine.schema.add_options``) and the app its form, so no option is
+checked twice.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from engine.checks import check_surface_options
 from engine.errors import ConfigError
 from engine.landscape.directions.params import DIR_TYPES, IGNORES, NORMS
 from engine.landscape.grid import parse_axis
+from engine.schema import Settings, epoch_or_final, equals, given, not_given, setting, setting_named
 
 METHODS = ("random", "pca", "interpolate", "init")
 ORTHOGONALIZE = ("pick", "gram-schmidt")
@@ -23,49 +25,69 @@ SPLITS = ("train", "test", "both")
 DEVICES = ("auto", "cpu", "cuda")
 SOURCE = "surface options"
 # Options that only change how fast the same numbers are computed: a resumed surface may differ here.
-SPEED_ONLY = ("device", "batch_size", "compile", "threads")
+SPEED_ONLY = ("device", "batch_size", "compile", "threads", "workers")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-def _opt(default: Any, help: str, **rules: Any) -> Any:
-    return field(default=default, metadata={"help": help, **rules})
+_opt = setting
+RANDOM = equals("directions", "random")
+INTERPOLATE = equals("directions", "interpolate")
+
+
+def _axis(name: str) -> Any:
+    def check(spec: str) -> str:
+        parse_axis(spec, name)  # raises a ConfigError that explains the MIN:MAX:N form
+        return spec
+
+    return check
 
 
 @dataclass(frozen=True)
-class SurfaceOptions:
-    checkpoint: int | str = _opt("final", "epoch of the run to look around, or 'final'")
-    x: str = _opt("-1:1:51", "x axis as MIN:MAX:N (write --x=-1:1:51 on the command line)")
-    y: str | None = _opt(None, "y axis as MIN:MAX:N; leave out for a 1D curve")
+class SurfaceOptions(Settings):
+    SOURCE = SOURCE
+    checkpoint: int | str = _opt("final", "epoch of the run to look around, or 'final'", check=epoch_or_final,
+                                 metavar="EPOCH|final")
+    x: str = _opt("-1:1:51", "x axis as MIN:MAX:N (write --x=-1:1:51 on the command line)", check=_axis("x"),
+                  metavar="MIN:MAX:N", label="x (α) grid")
+    y: str | None = _opt(None, "y axis as MIN:MAX:N; leave out for a 1D curve", check=_axis("y"),
+                         metavar="MIN:MAX:N", label="y (β) grid")
     directions: str = _opt(
         "random",
         "random directions, PCA of the training trajectory, interpolation "
         "to another run (--to, --via) or from the initialisation (init)",
         choices=METHODS,
     )
-    to: str | None = _opt(None, "interpolate: OTHER_RUN.h5[:EPOCH], alpha = 1 is this model")
-    via: str | None = _opt(None, "interpolate in 2D: THIRD_RUN.h5[:EPOCH], beta = 1 is this model")
+    to: str | None = _opt(None, "interpolate: OTHER_RUN.h5[:EPOCH], alpha = 1 is this model",
+                          applies=INTERPOLATE, metavar="RUN.h5[:EPOCH]", label="Interpolate to")
+    via: str | None = _opt(None, "interpolate in 2D: THIRD_RUN.h5[:EPOCH], beta = 1 is this model",
+                           applies=INTERPOLATE & given("y"), metavar="RUN.h5[:EPOCH]", label="Via (2D plane)")
     norm: str = _opt(
-        "filter", "random directions: rescale each filter, layer or nothing to the model", choices=NORMS
+        "filter", "random directions: rescale each filter, layer or nothing to the model", choices=NORMS,
+        applies=RANDOM, label="Normalisation",
     )
     ignore: str = _opt(
         "biasbn",
         "random and PCA directions: biasbn leaves biases and batch-norm tensors (dim <= 1) unperturbed; "
         "interpolations always move every tensor",
-        choices=IGNORES,
+        choices=IGNORES, applies=equals("directions", "random", "pca"), label="Leave out",
     )
     dir_type: str = _opt(
         "weights",
         "weights: parameters; states: parameters + BN running mean/var (use states to interpolate "
         "between models with batch norm)",
-        choices=DIR_TYPES,
+        choices=DIR_TYPES, label="Direction type",
     )
-    candidates: int = _opt(50, "random 2D: pick the most orthogonal pair of this many directions", min=2)
+    candidates: int = _opt(50, "random 2D: pick the most orthogonal pair of this many directions", min=2,
+                           applies=RANDOM & given("y"), label="K candidates")
     orthogonalize: str = _opt(
-        "pick", "random 2D: pick the most orthogonal pair, or Gram-Schmidt", choices=ORTHOGONALIZE
+        "pick", "random 2D: pick the most orthogonal pair, or Gram-Schmidt", choices=ORTHOGONALIZE,
+        applies=RANDOM & given("y"),
     )
     split: str = _opt("both", "data to evaluate: train, test or both in one pass", choices=SPLITS)
-    subset: int = _opt(0, "evaluate a seeded random subset of N samples per split (0 = all)", min=0)
-    average: int = _opt(0, "1D: average the curve over N random directions (mean and std; 0 = off)", min=0)
+    subset: int = _opt(0, "evaluate a seeded random subset of N samples per split (0 = all)", min=0,
+                       label="Subset (0 = all)")
+    average: int = _opt(0, "1D: average the curve over N random directions (mean and std; 0 = off)", min=0,
+                        applies=RANDOM & not_given("y"), label="Average over")
     seed: int = _opt(0, "seed for directions and the subset", min=0)
     device: str = _opt("auto", "where to evaluate", choices=DEVICES)
     batch_size: int = _opt(0, "samples per forward pass (0 = choose from the model and the memory)", min=0)
@@ -75,22 +97,19 @@ class SurfaceOptions:
         "slightly); fp32 is exact",
         choices=PRECISIONS,
     )
-    threads: int = _opt(0, "CPU threads (0 = automatic: 1 for models under 2 M parameters, which was "
-                        "fastest with the cores shared, else all cores)", min=0)
+    workers: int = _opt(0, "CPU worker processes evaluating points in parallel (0 = one per usable core: "
+                        "CPU affinity, cgroup quota, OMP_NUM_THREADS); the numbers do not depend on it", min=0)
+    threads: int = _opt(0, "torch threads per worker process (0 = 1: single-threaded workers do not "
+                        "slow down when other work shares the cores)", min=0)
     compile: bool = _opt(False, "torch.compile the model: a slow start (~40 s on a CPU), pays on large grids")
     bn_train_mode: bool = _opt(
         False,
         "evaluate batch-norm with batch statistics instead of the "
         "running ones (eval mode is the default, as in loss-landscape)",
+        label="BN batch statistics",
     )
 
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            _check_field(f, getattr(self, f.name))
-        object.__setattr__(self, "checkpoint", _checkpoint(self.checkpoint))
-        parse_axis(self.x, "x")
-        if self.y is not None:
-            parse_axis(self.y, "y")
+    def check_combinations(self) -> None:
         _check_combinations(self)
 
     @property
@@ -119,34 +138,18 @@ class SurfaceOptions:
         return {k: v for k, v in self.to_attrs().items() if k not in skip}
 
     def to_attrs(self) -> dict[str, Any]:
-        """HDF5-storable values (None -> "", paths made absolute)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("to", "via") and value:
-                value = _absolute_reference(value)
-            out[f.name] = "" if value is None else str(value) if f.name == "checkpoint" else value
+        """HDF5-storable values (None -> "", run references made absolute, checkpoint as text)."""
+        out = super().to_attrs()
+        for key in ("to", "via"):
+            if out[key]:
+                out[key] = _absolute_reference(out[key])
+        out["checkpoint"] = str(out["checkpoint"])
         return out
-
-    @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> SurfaceOptions:
-        kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in attrs:
-                continue
-            value = attrs[f.name]
-            value = value.item() if isinstance(value, np.generic) else value
-            value = value.decode() if isinstance(value, bytes) else value
-            kwargs[f.name] = None if value == "" and f.default is None else value
-        return cls(**kwargs)
 
 
 def option_help(name: str) -> dict[str, Any]:
     """The rules and help of one option, for CLI arguments and app forms."""
-    for f in dataclasses.fields(SurfaceOptions):
-        if f.name == name:
-            return dict(f.metadata)
-    raise KeyError(name)
+    return dict(setting_named(SurfaceOptions, name).meta)
 
 
 def parse_run_reference(spec: str) -> tuple[str, int | str]:
@@ -160,34 +163,6 @@ def parse_run_reference(spec: str) -> tuple[str, int | str]:
 def _absolute_reference(spec: str) -> str:
     path, epoch = parse_run_reference(spec)
     return f"{os.path.abspath(path)}:{epoch}"
-
-
-def _checkpoint(value: int | str) -> int | str:
-    if isinstance(value, bool):
-        raise ConfigError("checkpoint", value, "an epoch number >= 0 or 'final'", SOURCE)
-    if isinstance(value, (int, np.integer)) and value >= 0:
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    if value == "final":
-        return value
-    raise ConfigError("checkpoint", value, "an epoch number >= 0 or 'final'", SOURCE)
-
-
-def _check_field(f: dataclasses.Field, value: Any) -> None:
-    meta, kind = f.metadata, str(f.type)  # annotations are strings (postponed evaluation)
-    if kind == "int" and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
-        raise ConfigError(f.name, value, "a whole number", SOURCE)
-    if kind == "bool" and not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f.name, value, "true or false", SOURCE)
-    if kind == "str" and not isinstance(value, str):
-        raise ConfigError(f.name, value, "a string", SOURCE)
-    if kind == "str | None" and value is not None and not isinstance(value, str):
-        raise ConfigError(f.name, value, "a string or nothing", SOURCE)
-    if "choices" in meta and value not in meta["choices"]:
-        raise ConfigError(f.name, value, "one of " + ", ".join(map(repr, meta["choices"])), SOURCE)
-    if "min" in meta and value < meta["min"]:
-        raise ConfigError(f.name, value, f"a whole number >= {meta['min']}", SOURCE)
 
 
 def _check_combinations(o: SurfaceOptions) -> None:
@@ -215,3 +190,4 @@ def _check_combinations(o: SurfaceOptions) -> None:
             "directions (averaging is for 1D random curves)",
             SOURCE,
         )
+    check_surface_options(o, SOURCE)  # sizes and thread counts this machine can hold
