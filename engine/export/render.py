@@ -26,8 +26,13 @@ def _use_headless_gl() -> None:
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
-def render_surface_png(surface: SurfaceLike, out: Path, options: ExportOptions) -> None:
-    """A lit, colour-mapped 3D view of a 2D surface with contour lines, saved to ``out``."""
+def render_surface_png(surface: SurfaceLike, out: Path, options: ExportOptions,
+                       clim: tuple[float, float] | None = None) -> None:
+    """A lit, colour-mapped 3D view of a 2D surface with contour lines, saved to ``out``.
+
+    ``clim`` (displayed-height units) shares one colour range, contour levels and vertical
+    scale between pictures of several surfaces (a study's grid); by default the surface's own.
+    """
     metric, log, zmax, zscale = options.metric, options.log, options.zmax, options.zscale
     size, colormap, contours = options.size, options.colormap, options.contours
     _use_headless_gl()
@@ -38,7 +43,7 @@ def render_surface_png(surface: SurfaceLike, out: Path, options: ExportOptions) 
         raise DataError(f"{surface_label(surface)}: no drawable cell of {metric} (too few computed points)")
     heights = np.asarray(mesh.point_data["z"])
     drawable = heights[np.isfinite(heights)]
-    low, high = drawable.min(), drawable.max()  # colours ignore diverged (inf) points
+    low, high = clim if clim is not None else (drawable.min(), drawable.max())  # ignores inf points
     stretch = _vertical_aspect(mesh, high - low) * zscale
     points = np.array(mesh.points)
     points[:, 2] *= stretch
