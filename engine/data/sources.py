@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import DataError
+from engine.errors import DataError, UnsafeFileError
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -70,44 +70,79 @@ def _images_uint8_to_float(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0).transpose(0, 3, 1, 2).copy()
 
 
-def load_cifar10_folder(root: str) -> RawData:
-    """A CIFAR-10 python-pickle folder (``cifar-10-batches-py``), md5 checks off."""
-    from torchvision.datasets import CIFAR10
+CIFAR10_TRAIN = tuple(f"data_batch_{k}" for k in range(1, 6))
+CIFAR10_TEST = ("test_batch",)
+CIFAR10_PIXELS = 3 * 32 * 32
 
+
+def load_cifar10_folder(root: str) -> RawData:
+    """A CIFAR-10 python-pickle folder (``cifar-10-batches-py``); md5 sums not required.
+
+    The batches are read with a restricted unpickler (plain dicts, lists, bytes, numpy arrays
+    only), never with ``pickle.load``: a tampered folder cannot run code.
+    """
+    folder = _cifar10_batches(root)
+    x_train, y_train = _cifar10_split(folder, CIFAR10_TRAIN)
+    x_test, y_test = _cifar10_split(folder, CIFAR10_TEST)
+    return RawData(x_train, y_train, x_test, y_test, _cifar10_classes(folder))
+
+
+def _cifar10_batches(root: str) -> Path:
     folder = Path(root)
     if (folder / "cifar-10-batches-py").is_dir():
-        folder_root = folder
-    elif folder.name == "cifar-10-batches-py" and folder.is_dir():
-        folder_root = folder.parent
-    else:
+        folder = folder / "cifar-10-batches-py"
+    elif not (folder.name == "cifar-10-batches-py" and folder.is_dir()):
         raise DataError(
             f"data.root = {root!r}: no CIFAR-10 folder found. Expected '{folder}/cifar-10-batches-py/' "
             "holding data_batch_1 … data_batch_5 and test_batch (the python version of CIFAR-10); "
             "LossLab never downloads data."
         )
-
-    class LocalCIFAR10(CIFAR10):
-        """Accepts re-encoded folders: the official md5 sums are not required."""
-
-        train_list = [[name, None] for name, _ in CIFAR10.train_list]
-        test_list = [[name, None] for name, _ in CIFAR10.test_list]
-        meta = {**CIFAR10.meta, "md5": None}
-
-    expected = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list]
-    missing = [n for n in expected if not (folder_root / "cifar-10-batches-py" / n).is_file()]
+    missing = [n for n in (*CIFAR10_TRAIN, *CIFAR10_TEST) if not (folder / n).is_file()]
     if missing:
-        raise DataError(f"data.root = {root!r}: '{folder_root / 'cifar-10-batches-py'}' lacks {', '.join(missing)}")
-    try:
-        train = LocalCIFAR10(str(folder_root), train=True, download=False)
-        test = LocalCIFAR10(str(folder_root), train=False, download=False)
-    except Exception as exc:  # torchvision raises many types for malformed pickles
-        raise DataError(f"data.root = {root!r}: could not read the CIFAR-10 batches ({exc})") from exc
-    classes = list(getattr(train, "classes", CIFAR10_CLASSES)) or CIFAR10_CLASSES
-    return RawData(
-        _images_uint8_to_float(np.asarray(train.data)), np.asarray(train.targets, dtype=np.int64),
-        _images_uint8_to_float(np.asarray(test.data)), np.asarray(test.targets, dtype=np.int64),
-        classes,
-    )
+        raise DataError(f"data.root = {root!r}: '{folder}' lacks {', '.join(missing)}")
+    return folder
+
+
+def _cifar10_split(folder: Path, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    for name in names:
+        batch = _cifar10_batch(folder / name)
+        images.append(batch[0])
+        labels.append(batch[1])
+    x = np.concatenate(images).reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
+    return x, np.concatenate(labels)
+
+
+def _cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file: ``{b"data": uint8 (N, 3072), b"labels": [N ints in 0..9], ...}``."""
+    from engine.data.safe_pickle import load_plain_pickle
+
+    batch = load_plain_pickle(path)
+    if not isinstance(batch, dict):
+        raise DataError(f"'{path}': expected a CIFAR-10 batch (a dict), found {type(batch).__name__}")
+    batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    data, labels = batch.get("data"), batch.get("labels")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != CIFAR10_PIXELS:
+        found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"'{path}': 'data' is {found}; expected uint8 (N, {CIFAR10_PIXELS})")
+    labels = np.asarray(labels if isinstance(labels, list) else [], dtype=np.int64)
+    if len(labels) != len(data) or (labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise DataError(f"'{path}': 'labels' must hold {len(data)} class numbers 0..9, found {len(labels)} "
+                        f"values" + (f" in {labels.min()}..{labels.max()}" if labels.size else ""))
+    return data, labels
+
+
+def _cifar10_classes(folder: Path) -> list[str]:
+    from engine.data.safe_pickle import load_plain_pickle
+
+    meta_path = folder / "batches.meta"
+    if not meta_path.is_file():
+        return list(CIFAR10_CLASSES)
+    meta = load_plain_pickle(meta_path)
+    names = meta.get("label_names", meta.get(b"label_names")) if isinstance(meta, dict) else None
+    if not isinstance(names, list) or len(names) != 10:
+        return list(CIFAR10_CLASSES)
+    return [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
 
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -161,6 +196,7 @@ def _read_idx(folder: Path, name: str, reader) -> np.ndarray:
 
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+MAX_CLASSES = 100_000
 
 
 def load_tensors_npz(root: str) -> RawData:
@@ -173,8 +209,10 @@ def load_tensors_npz(root: str) -> RawData:
             missing = [k for k in NPZ_KEYS if k not in npz.files]
             if missing:
                 raise DataError(f"'{path}': missing keys {', '.join(missing)}; found {', '.join(npz.files) or 'none'}")
+            for key in NPZ_KEYS:
+                _check_npz_member(path, npz, key)
             arrays = {k: npz[k] for k in NPZ_KEYS}
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"'{path}': not a readable .npz file ({exc})") from exc
     x_train, x_test = (_user_inputs(path, k, arrays[k]) for k in ("x_train", "x_test"))
     y_train, y_test = (_user_targets(path, k, arrays[k]) for k in ("y_train", "y_test"))
@@ -187,7 +225,28 @@ def load_tensors_npz(root: str) -> RawData:
     return RawData(x_train, y_train, x_test, y_test, classes)
 
 
+def _check_npz_member(path: Path, npz: np.lib.npyio.NpzFile, key: str) -> None:
+    """Shape and dtype from the member's header, before its data is read (a header may lie)."""
+    from engine.device import available_memory
+
+    with npz.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                  else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = reader(member)
+    if dtype.hasobject:
+        raise UnsafeFileError(f"'{path}': {key} holds Python objects (dtype {dtype}); only numeric arrays "
+                              "are read, objects could run code when loaded")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if nbytes > available_memory() // 2:
+        raise DataError(f"'{path}': {key} declares shape {tuple(shape)} ({nbytes / 2**30:.1f} GiB), more than "
+                        "half of this machine's available memory")
+
+
 def _user_inputs(path: Path, key: str, x: np.ndarray) -> np.ndarray:
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).sum())
+        raise DataError(f"'{path}': {key} holds {bad} NaN or infinite values; expected finite numbers")
     if x.dtype == np.uint8 and x.ndim in (3, 4):
         return _images_uint8_to_float(x)
     if x.dtype.kind == "f" and x.ndim in (2, 4):
@@ -200,8 +259,13 @@ def _user_targets(path: Path, key: str, y: np.ndarray) -> np.ndarray:
     if y.dtype.kind in "iu" and y.ndim == 1:
         if y.min() < 0:
             raise DataError(f"'{path}': {key} has negative class labels; expected labels 0..K-1")
+        if y.size and y.max() >= MAX_CLASSES:
+            raise DataError(f"'{path}': {key} has class label {int(y.max())}; expected labels 0..K-1 with "
+                            f"K <= {MAX_CLASSES}")
         return y.astype(np.int64)
     if y.dtype.kind == "f" and y.ndim in (1, 2):
+        if not np.isfinite(y).all():
+            raise DataError(f"'{path}': {key} holds NaN or infinite targets; expected finite numbers")
         return y.astype(np.float32)
     raise DataError(f"'{path}': {key} has dtype {y.dtype} and shape {y.shape}; expected integer labels (N,) "
                     "or float regression targets (N,) / (N,K)")
