@@ -155,4 +155,4 @@ def test_cli_rejects_a_bad_subset(trained_run, capsys):
     from engine.cli import main
 
     assert main(["flatness", str(trained_run), "--subset", "-3"]) == 2
-    assert "--subset = -3" in capsys.readouterr().err
+    assert "subset = -3" in capsys.readouterr().err
