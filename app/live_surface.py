@@ -1,8 +1,11 @@
 """A surface that fills in while its job runs, from the engine's progress payloads (Qt-free).
 
 ``engine.landscape.compute_surface`` reports each batch of evaluated points as
-``{"indices": [...], "shape": ..., "values": {metric: [...]}}``. Points not reported yet stay
-NaN, which the views draw as holes, never as zeros.
+``{"indices": [...], "shape": ..., "values": {metric: [...]}}``. They are recorded into an
+engine :class:`~engine.storage.surface_file.Surface` (the one surface type; its
+:meth:`~engine.storage.surface_file.Surface.record` also keeps an averaged curve's mean and
+std). Points not reported yet stay NaN, which the views draw as holes, never as zeros. A
+resumed job starts from the points its file already holds.
 """
 
 from __future__ import annotations
@@ -17,14 +20,17 @@ from engine.storage.surface_file import Surface
 
 
 class LiveSurface:
-    """The partial surface of a running job, shaped like ``engine.storage.surface_file.Surface``."""
+    """The partial surface of a running job: its options and the :class:`Surface` so far."""
 
-    def __init__(self, path: str | Path, options: SurfaceOptions) -> None:
+    def __init__(self, path: str | Path, options: SurfaceOptions, existing: Surface | None = None) -> None:
         self.options = options
-        x, y = options.x_coordinates, options.y_coordinates
-        self.grid = (len(x),) if y is None else (len(y), len(x))
-        self.surface = Surface(Path(path), x, y, {}, {"directions": options.directions, "live": True})
-        self._samples: dict[str, np.ndarray] = {}  # averaged 1D curves: (N, nx) per metric
+        attrs = {"directions": options.directions, "live": True}
+        self.surface = Surface.empty(path, options.x_coordinates, options.y_coordinates, attrs)
+        if existing is not None:  # a resumed job: what the file holds is already computed
+            self.surface.values = {k: np.array(v, dtype=float) for k, v in existing.values.items()}
+            self.surface.std = {k: np.array(v, dtype=float) for k, v in existing.std.items()}
+            self.surface.samples = {k: np.array(v, dtype=float) for k, v in existing.samples.items()}
+            self.surface.trajectory = existing.trajectory
 
     @property
     def averaged(self) -> bool:
@@ -32,27 +38,15 @@ class LiveSurface:
 
     @property
     def has_points(self) -> bool:
-        return bool(self.surface.values)
+        return bool(self.surface.values) and bool(self.surface.computed.any())
+
+    @property
+    def done_fraction(self) -> float:
+        """Share of the grid computed so far (a resumed job's progress starts here)."""
+        return float(self.surface.computed.mean()) if self.surface.values else 0.0
 
     def add(self, payload: dict[str, Any]) -> dict[str, np.ndarray]:
         """Record one batch of points; returns the updated metric arrays (grid-shaped)."""
         indices = [tuple(i) for i in payload.get("indices", [])]
-        if not indices:
-            return self.surface.values
-        target = self._samples if self.averaged else self.surface.values
-        shape = tuple(payload.get("shape") or (self.grid if not self.averaged else (0,)))
-        for metric, values in payload.get("values", {}).items():
-            array = target.setdefault(metric, np.full(shape, np.nan))
-            rows = tuple(np.array(axis) for axis in zip(*indices, strict=True))
-            array[rows] = np.asarray(values, dtype=float)
-        if self.averaged:
-            self._update_means()
+        self.surface.record(indices, payload.get("values", {}), self.options.average_count)
         return self.surface.values
-
-    def _update_means(self) -> None:
-        # A coordinate's mean is shown once every direction there has been evaluated.
-        for metric, samples in self._samples.items():
-            done = np.isfinite(samples).all(axis=0)
-            with np.errstate(invalid="ignore"):
-                self.surface.values[metric] = np.where(done, samples.mean(axis=0), np.nan)
-                self.surface.std[metric] = np.where(done, samples.std(axis=0), np.nan)

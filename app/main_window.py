@@ -24,7 +24,7 @@ from app.panels.training_panel import TrainingPanel
 from app.resources import icon
 from app.settings import AppSettings
 from app.view_area import ViewArea
-from app.worker import EngineWorker, Job, JobError, preload_engine_libraries
+from app.worker import Job, JobError, JobRunner, JobState, preload_engine_libraries
 from engine.errors import LossLabError
 from engine.events import ProgressEvent
 from engine.version import __version__
@@ -52,7 +52,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("view3d"))
         self.setObjectName("losslab_main_window")
         self.settings = settings or AppSettings()
-        self.worker = EngineWorker(self)
+        self.worker = JobRunner(self)
         self.views = ViewArea(self)
         self.setCentralWidget(self.views)
         self.experiment = ExperimentPanel()
@@ -141,34 +141,38 @@ class MainWindow(QMainWindow):
         su.surface_ready.connect(lambda path: self.views.show_surface_file(path))
         su.state_changed.connect(self._surface_state)
         w.job_started.connect(self._job_started)
-        w.progress.connect(self._job_progress)
-        w.job_failed.connect(self._job_failed)
-        w.job_cancelled.connect(lambda job: self._job_ended(job, "cancelled; files so far are kept"))
-        w.job_finished.connect(lambda job, _r: self._job_ended(job, "finished"))
         w.idle.connect(lambda: self.job_progress.setVisible(False))
         self._training_state(tr.state)
         self._surface_state(su.state)
 
     # -- jobs ---------------------------------------------------------------------------
     def _job_started(self, job: Job) -> None:
+        """The status bar follows the job that runs now, through its own handle's signals."""
         self.job_label.setText(f"{job.title}…")
         self.job_progress.setValue(0)
         self.job_progress.setVisible(True)
+        job.progress.connect(lambda event, job=job: self._job_progress(job, event))
+        job.state_changed.connect(lambda state, job=job: self._job_state(job, state))
+        job.failed.connect(lambda error, job=job: self.show_error(f"{job.title} failed", error))
 
     def _job_progress(self, job: Job, event: ProgressEvent) -> None:
+        if job.state is not JobState.RUNNING:
+            return  # pausing: the label says so until the job has stopped
         self.job_progress.setValue(int(100 * event.fraction))
         eta = event.eta_seconds
         self.job_label.setText(f"{job.title}: {event.done}/{event.total}"
                                + (f", {int(eta)} s left" if eta is not None else ""))
 
-    def _job_ended(self, job: Job, how: str) -> None:
-        self.job_label.setText(f"{job.title}: {how}")  # the next queued job overwrites it when it starts
-        if job.output is not None and Path(job.output).exists():
-            self.remember_file(job.output)
-
-    def _job_failed(self, job: Job, error: JobError) -> None:
-        self._job_ended(job, "failed")
-        self.show_error(f"{job.title} failed", error)
+    def _job_state(self, job: Job, state: JobState) -> None:
+        words = {JobState.PAUSING: "pausing…", JobState.PAUSED: "paused; Resume continues it",
+                 JobState.CANCELLED: "cancelled; files so far are kept", JobState.FAILED: "failed",
+                 JobState.FINISHED: "finished"}
+        if state in words:
+            self.job_label.setText(f"{job.title}: {words[state]}")  # the next job overwrites it when it starts
+        if state.is_final:
+            self.job_progress.setVisible(False)
+            if job.output is not None and Path(job.output).exists():
+                self.remember_file(job.output)
 
     def show_error(self, title: str, error: JobError) -> QMessageBox:
         """A non-blocking error dialog with the message and the field or file concerned."""
@@ -182,19 +186,20 @@ class MainWindow(QMainWindow):
         self.last_error = box
         return box
 
-    def _training_state(self, state: str) -> None:
-        running = state == "running"
-        self.actions["pause"].setEnabled(running)
-        self.actions["stop"].setEnabled(running or state == "paused")
-        self.actions["resume"].setEnabled(state == "paused")
+    def _training_state(self, state: JobState) -> None:
+        running = state in (JobState.RUNNING, JobState.PAUSING)
+        self.actions["pause"].setEnabled(state is JobState.RUNNING)
+        self.actions["stop"].setEnabled(running or state is JobState.PAUSED)
+        self.actions["resume"].setEnabled(state is JobState.PAUSED)
         self.actions["start"].setEnabled(self.training.can_start and not running)
         if running:
             self.show_panel("training")
 
-    def _surface_state(self, state: str) -> None:
-        self.actions["surface"].setEnabled(state != "running")
-        self.actions["cancel_surface"].setEnabled(state == "running")
-        if state == "running":
+    def _surface_state(self, state: JobState) -> None:
+        running = state in (JobState.RUNNING, JobState.PAUSING)
+        self.actions["surface"].setEnabled(not running)
+        self.actions["cancel_surface"].setEnabled(running)
+        if state is JobState.RUNNING:
             self.show_panel("surface")
 
     def _checkpoint_chosen(self, path: str, epoch: int) -> None:

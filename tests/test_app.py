@@ -270,17 +270,16 @@ def test_pause_then_resume_continues_the_same_run(qtbot, window, monkeypatch) ->
 
     live_report_rows = []
 
-    def pause_after_first_epoch(_job, event) -> None:
+    def pause_after_first_epoch(event) -> None:
         if event.payload.get("epoch") == 1 and w.training.state == "running":
             live_report_rows.append(w.training.report.table.rowCount())
             qtbot.mouseClick(w.training.buttons["pause"], LEFT)
 
-    w.worker.progress.connect(pause_after_first_epoch)
     qtbot.mouseClick(w.training.buttons["start"], LEFT)
-    qtbot.waitUntil(lambda: w.training.state != "running", timeout=60000)
+    w.training.job.progress.connect(pause_after_first_epoch)  # this job's own signal
+    qtbot.waitUntil(lambda: w.training.state not in ("running", "pausing"), timeout=60000)
     assert w.training.state == "paused"
     assert live_report_rows == [10]  # the per-class report filled in during the job, not after it
-    w.worker.progress.disconnect(pause_after_first_epoch)
     paused_at = load_run(w.training.run_path).final_epoch
     assert paused_at == 1 and w.training.buttons["resume"].isEnabled()
     qtbot.mouseClick(w.training.buttons["resume"], LEFT)

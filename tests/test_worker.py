@@ -1,5 +1,6 @@
-"""The engine bridge: jobs run in order on one background thread, report through signals,
-cancel at a safe point with valid files, and keep the GUI event loop responsive.
+"""The engine bridge: jobs run in order on one background thread, each reports through its own
+handle's signals and state, pauses or cancels at a safe point with valid files, and the GUI
+event loop stays responsive.
 
 Run under a display like the other GUI tests:
 QT_API=pyside6 xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python -m pytest tests/test_worker.py
@@ -17,7 +18,7 @@ import pytest
 os.environ.setdefault("QT_API", "pyside6")
 
 from app.stall_probe import measure_event_loop_stall  # noqa: E402
-from app.worker import EngineWorker, Job, describe_error, preload_engine_libraries  # noqa: E402
+from app.worker import Job, JobRunner, JobState, describe_error, preload_engine_libraries  # noqa: E402
 from engine.config import ExperimentConfig  # noqa: E402
 from engine.errors import ConfigError, DataError  # noqa: E402
 from engine.events import Cancelled, ProgressEvent  # noqa: E402
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def worker(qtbot):
-    w = EngineWorker()
+    w = JobRunner()
     yield w
     assert w.shutdown(30000)
 
@@ -52,14 +53,17 @@ def test_jobs_run_in_order_off_the_gui_thread(qtbot, worker) -> None:
         return Job("test", name, run)
 
     results: list[str] = []
-    worker.job_finished.connect(lambda job, result: results.append(result))
     jobs = [worker.submit(make(n)) for n in ("a", "b", "c")]
-    assert worker.busy
+    for job in jobs:
+        job.finished.connect(results.append)
+    assert worker.busy and [j.state for j in jobs] == [JobState.IDLE] * 3
     with qtbot.waitSignal(worker.idle, timeout=10000):
         gate.set()
     assert results == ["a", "b", "c"]
     assert seen == [("a", True), ("b", True), ("c", True)]
     assert [j.id for j in jobs] == sorted(j.id for j in jobs)
+    assert [j.state for j in jobs] == [JobState.FINISHED] * 3 and [j.result for j in jobs] == ["a", "b", "c"]
+    assert [j.last_event.payload["name"] for j in jobs] == ["a", "b", "c"]  # each saw only its own events
     assert not worker.busy
 
 
@@ -71,12 +75,12 @@ def test_failures_reach_the_gui_with_field_and_file(qtbot, worker) -> None:
         raise ZeroDivisionError("boom")
 
     failures = []
-    worker.job_failed.connect(lambda job, error: failures.append((job.title, error)))
-    worker.submit(Job("test", "config", bad_config))
-    worker.submit(Job("test", "crash", crash))
+    for title, run in (("config", bad_config), ("crash", crash)):
+        job = worker.submit(Job("test", title, run))
+        job.failed.connect(lambda error, job=job: failures.append((job.title, error)))
     done = []
-    worker.job_finished.connect(lambda job, result: done.append(result))
-    worker.submit(Job("test", "after", lambda on_event, cancel: "still alive"))
+    after = worker.submit(Job("test", "after", lambda on_event, cancel: "still alive"))
+    after.finished.connect(done.append)
     qtbot.waitUntil(lambda: done == ["still alive"], timeout=10000)
     (t1, e1), (t2, e2) = failures
     assert t1 == "config" and "1.5" in e1.message and e1.where == "field bias.fraction in exp.toml"
@@ -92,14 +96,15 @@ def test_cancel_a_queued_job_never_runs_it(qtbot, worker) -> None:
         release.wait(10)
         return "slow"
 
-    worker.submit(Job("test", "slow", slow))
+    first = worker.submit(Job("test", "slow", slow))
     queued = worker.submit(Job("test", "queued", lambda e, c: ran.append("queued")))
     cancelled = []
-    worker.job_cancelled.connect(lambda job: cancelled.append(job.title))
-    worker.cancel(queued)
+    queued.cancelled.connect(lambda: cancelled.append(queued.title))
+    queued.cancel()
+    assert cancelled == ["queued"] and queued.state is JobState.CANCELLED  # at once, not after "slow"
     release.set()
-    qtbot.waitUntil(lambda: cancelled == ["queued"], timeout=10000)
-    assert ran == []
+    qtbot.waitUntil(lambda: first.state is JobState.FINISHED and not worker.busy, timeout=10000)
+    assert ran == [] and queued.state is JobState.CANCELLED
 
 
 def held_until_gui_cancels(on_event, cancel, when):
@@ -119,18 +124,22 @@ def test_cancelled_training_leaves_a_valid_resumable_run(qtbot, worker, quick_co
     cfg: ExperimentConfig = quick_config(train={"epochs": 6})
     out = tmp_path / "run.h5"
 
-    def cancel_after_epoch_2(job: Job, event: ProgressEvent) -> None:
-        if event.payload.get("epoch") == 2:
-            worker.cancel(job)  # from the GUI thread, as the Pause button does
-
-    worker.progress.connect(cancel_after_epoch_2)
-
     def run(on_event, cancel):
         sink = held_until_gui_cancels(on_event, cancel, lambda e: e.payload.get("epoch") == 2)
         return train(cfg, out, on_event=sink, cancel=cancel)
 
-    with qtbot.waitSignal(worker.job_cancelled, timeout=60000):
-        worker.submit(Job("train", "train", run, out))
+    job = Job("train", "train", run, out)
+    states: list[JobState] = []
+    job.state_changed.connect(states.append)
+
+    def pause_after_epoch_2(event: ProgressEvent) -> None:
+        if event.payload.get("epoch") == 2:
+            job.pause()  # from the GUI thread, as the Pause button does
+
+    job.progress.connect(pause_after_epoch_2)
+    with qtbot.waitSignal(job.paused, timeout=60000):
+        worker.submit(job)
+    assert states == [JobState.RUNNING, JobState.PAUSING, JobState.PAUSED]
     run = load_run(out)
     assert run.final_epoch == 2 and "stopped" in run.status
     resumed = train(cfg, out, resume=True)
@@ -141,18 +150,15 @@ def test_cancelled_surface_keeps_computed_points(qtbot, worker, trained_run, tmp
     options = SurfaceOptions(x="-1:1:9", y="-1:1:9", subset=100)
     out = tmp_path / "surface.h5"
 
-    def cancel_after_first_points(job: Job, event: ProgressEvent) -> None:
-        if "indices" in event.payload:
-            worker.cancel(job)
-
-    worker.progress.connect(cancel_after_first_points)
-
     def run(on_event, cancel):
         sink = held_until_gui_cancels(on_event, cancel, lambda e: "indices" in e.payload)
         return compute_surface(str(trained_run), options, out, on_event=sink, cancel=cancel)
 
-    with qtbot.waitSignal(worker.job_cancelled, timeout=60000):
-        worker.submit(Job("surface", "surface", run, out))
+    job = Job("surface", "surface", run, out)
+    job.progress.connect(lambda event: job.cancel() if "indices" in event.payload else None)
+    with qtbot.waitSignal(job.cancelled, timeout=60000):
+        worker.submit(job)
+    assert job.state is JobState.CANCELLED
     surface = load_surface(out)
     computed = np.isfinite(surface.values["train_loss"]).sum()
     assert 0 < computed < 81 and computed == surface.computed.sum()
@@ -173,7 +179,7 @@ def test_event_loop_stays_responsive_while_training(qtbot, worker, quick_config,
     time.sleep(0.5)  # past data loading, into the batches
     stall = measure_event_loop_stall(1.5)
     assert worker.current is job, "the job must still be running while we measure"
-    worker.cancel(job)
+    job.cancel()
     assert stall["ticks"] > 50
     # A 10 ms timer on a shared 2-core machine: a frozen GUI would show seconds here.
     assert stall["p99_ms"] < 150 and stall["max_ms"] < 1000, stall

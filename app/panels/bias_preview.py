@@ -1,16 +1,16 @@
 """Live per-class counts before/after the bias, computed off the GUI thread.
 
-Loading a data set can take seconds (CIFAR-10 from a folder), so the check runs in a
-one-thread pool; only the newest request's answer is shown. The same check tells the
-form whether the data source can be read at all (e.g. an empty CIFAR-10 folder).
+Loading a data set can take seconds (CIFAR-10 from a folder), so the check runs as a job on
+a runner of its own (the app's one threading mechanism, ``app.worker``), never behind a
+training job; only the newest request's answer is shown. The same check tells the form
+whether the data source can be read at all (e.g. an empty CIFAR-10 folder).
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHeaderView,
@@ -21,13 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.worker import Job, JobError, JobRunner
 from engine.bias import preview_bias
 from engine.config import ExperimentConfig
-
-
-class _Relay(QObject):
-    # Lives on the GUI thread; emitting from the pool thread queues the call there.
-    answered = Signal(int, object, object)  # request number, result dict or None, exception or None
 
 
 class DataCheck(QObject):
@@ -39,38 +35,35 @@ class DataCheck(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._relay = _Relay(self)
-        self._relay.answered.connect(self._answered)
-        self._numbers = itertools.count(1)
-        self._latest = 0
+        # torch_threads=0: the main runner sets the process-wide torch thread count.
+        self._runner = JobRunner(self, torch_threads=0)
+        self._latest: Job | None = None
         self.pending = False
 
     def request(self, cfg: ExperimentConfig) -> None:
-        number = self._latest = next(self._numbers)
+        if self._latest is not None:
+            self._latest.cancel()  # a queued older request then never runs
+        job = self._latest = Job("preview", "Reading the data set", lambda _sink, _token: preview_bias(cfg))
+        job.finished.connect(lambda result, job=job: self._answered(job, result, None))
+        job.failed.connect(lambda error, job=job: self._answered(job, None, error))
         self.pending = True
         self.started.emit()
-
-        def job() -> None:
-            try:
-                self._relay.answered.emit(number, preview_bias(cfg), None)
-            except Exception as exc:  # noqa: BLE001 - any failure is shown next to the data fields
-                self._relay.answered.emit(number, None, exc)
-
-        self._pool.start(job)
+        self._runner.submit(job)
 
     def wait(self, msecs: int = 30000) -> bool:
-        return self._pool.waitForDone(msecs)
+        return self._runner.wait_done(msecs)
 
-    def _answered(self, number: int, result: dict | None, error: BaseException | None) -> None:
-        if number != self._latest:
+    def shutdown(self) -> bool:
+        return self._runner.shutdown()
+
+    def _answered(self, job: Job, result: dict | None, error: JobError | None) -> None:
+        if job is not self._latest:
             return  # an older request; a newer one is on its way
         self.pending = False
         if error is None:
             self.finished.emit(result)
         else:
-            self.failed.emit(error)
+            self.failed.emit(error.exception or RuntimeError(error.message))
 
 
 class BiasPreview(QWidget):

@@ -3,6 +3,9 @@
 The options form is built from ``engine.landscape.options.SurfaceOptions`` (its field
 metadata gives choices, minimums and help); a rejected option is shown in red next to
 its field and Compute stays disabled. New points reach the views while the job runs.
+
+Compute on the options of a cancelled (partial) surface of the same run resumes that file:
+only its missing points are computed, and the progress bar starts at what it holds.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -32,10 +36,11 @@ from app.panels.surface_editors import AxisEditor, CheckpointEditor, RunReferenc
 from app.panels.training_panel import format_clock, unused_path
 from app.resources import icon
 from app.settings import AppSettings
-from app.worker import EngineWorker, Job
+from app.worker import Job, JobRunner, JobState
 from engine.errors import ConfigError, LossLabError
 from engine.events import CancelToken, EventSink, ProgressEvent
 from engine.landscape.options import SurfaceOptions
+from engine.storage.surface_file import Surface, load_surface, read_surface_attrs
 
 DEFAULTS = {"x": "-1:1:21", "y": "-1:1:21"}  # a first look that finishes in minutes on a CPU
 SHOWN_WHEN = {
@@ -49,16 +54,37 @@ SHOWN_WHEN = {
 }
 
 
+def resumable_surface(path: Path, run_path: Path, options: SurfaceOptions) -> Surface | None:
+    """The partial surface at ``path`` if a job with these options on this run can resume it."""
+    try:
+        attrs = read_surface_attrs(path)
+        if attrs is None or Path(str(attrs.get("run_file", ""))).resolve() != run_path.resolve():
+            return None
+        if any(key in attrs and not _same(attrs[key], value) for key, value in options.identity().items()):
+            return None
+        surface = load_surface(path)
+    except (LossLabError, OSError):
+        return None
+    return None if surface.is_complete else surface
+
+
+def _same(stored: object, wanted: object) -> bool:
+    try:
+        return bool(np.all(np.asarray(stored) == np.asarray(wanted)))
+    except (TypeError, ValueError):
+        return stored == wanted
+
+
 class SurfacePanel(QWidget):
-    state_changed = Signal(str)  # "idle" | "running" | "finished" | "cancelled" | "failed"
+    state_changed = Signal(object)  # JobState
     surface_started = Signal(object)  # LiveSurface (empty) of the new job
     points_arrived = Signal(object)  # LiveSurface after a batch of new points
     surface_ready = Signal(str)  # the complete (or cancelled, partial) surface file
 
-    def __init__(self, worker: EngineWorker, settings: AppSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, worker: JobRunner, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.worker, self.settings = worker, settings
-        self.state = "idle"
+        self.state = JobState.IDLE
         self.job: Job | None = None
         self.live: LiveSurface | None = None
         self.options: SurfaceOptions | None = None
@@ -88,11 +114,8 @@ class SurfacePanel(QWidget):
         self.eta = QLabel("")
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self._base = 0.0  # share of the grid computed before this job (a resumed file)
         self._build_layout(browse)
-        worker.progress.connect(self._progress)
-        worker.job_finished.connect(lambda job, _r: self._ended(job, "finished"))
-        worker.job_cancelled.connect(lambda job: self._ended(job, "cancelled"))
-        worker.job_failed.connect(lambda job, _e: self._ended(job, "failed"))
         self.revalidate()
 
     def _build_layout(self, browse: QToolButton) -> None:
@@ -186,61 +209,90 @@ class SurfacePanel(QWidget):
         self.status.setStyleSheet(ERROR_STYLE)
 
     def _update_buttons(self) -> None:
-        running = self.state == "running"
+        running = self.state.is_active and self.state is not JobState.IDLE
         self.compute.setEnabled(not running and self.options is not None and bool(self.runs.currentData()))
         self.cancel_button.setEnabled(running)
 
     def output_path(self, run_path: Path, options: SurfaceOptions) -> Path:
-        grid = f"{len(options.x_coordinates)}" + (f"x{len(options.y_coordinates)}" if options.is_2d else "")
-        epoch = options.checkpoint if options.checkpoint != "final" else "final"
-        return unused_path(run_path.parent, f"{run_path.stem}-surface-{options.directions}-{epoch}-{grid}")
+        """A partial surface of these options to resume, else a new file name (never overwrites)."""
+        stem = f"{run_path.stem}-surface-{options.directions}-{self._epoch_part(options)}-{self._grid_part(options)}"
+        folder, n = run_path.parent, 1
+        while (path := folder / (f"{stem}.h5" if n == 1 else f"{stem}-{n}.h5")).exists():
+            if resumable_surface(path, run_path, options) is not None:
+                return path
+            n += 1
+        return unused_path(folder, stem)
+
+    @staticmethod
+    def _grid_part(options: SurfaceOptions) -> str:
+        return f"{len(options.x_coordinates)}" + (f"x{len(options.y_coordinates)}" if options.is_2d else "")
+
+    @staticmethod
+    def _epoch_part(options: SurfaceOptions) -> str:
+        return str(options.checkpoint) if options.checkpoint != "final" else "final"
 
     def start(self) -> Job | None:
-        if not self.revalidate() or self.state == "running" or not self.runs.currentData():
+        if not self.revalidate() or self.state in (JobState.RUNNING, JobState.PAUSING) \
+                or not self.runs.currentData():
             return None
         from engine.landscape.surface import compute_surface
 
         options, run_path = self.options, Path(self.runs.currentData())
         out = self.output_path(run_path, options)
+        existing = resumable_surface(out, run_path, options) if out.exists() else None
 
         def run(sink: EventSink, token: CancelToken) -> Path:
             return compute_surface(str(run_path), options, out, on_event=sink, cancel=token)
 
-        self.live = LiveSurface(out, options)
-        self.job = self.worker.submit(Job("surface", f"Surface of {run_path.stem}", run, out))
-        self.status.setText(f"Computing → {out}")
+        self.live = LiveSurface(out, options, existing)
+        self._base = self.live.done_fraction
+        job = self.job = Job("surface", f"Surface of {run_path.stem}", run, out)
+        job.progress.connect(self._progress)
+        job.state_changed.connect(self._job_state)
+        verb = f"Resuming ({int(100 * self._base)} % already computed)" if existing is not None else "Computing"
+        self.status.setText(f"{verb} → {out}")
         self.status.setStyleSheet("")
-        self.progress.setValue(0)
-        self._set_state("running")
+        self.progress.setValue(int(100 * self._base))
+        self.eta.setText("")
+        self.worker.submit(job)
+        self._set_state(JobState.RUNNING)
         self.surface_started.emit(self.live)
-        return self.job
+        if self.live.has_points:
+            self.points_arrived.emit(self.live)
+        return job
 
     def cancel(self) -> None:
         if self.job is not None:
-            self.worker.cancel(self.job)
+            self.job.cancel()
 
-    def _progress(self, job: Job, event: ProgressEvent) -> None:
-        if self.job is None or job.id != self.job.id:
-            return
-        self.progress.setValue(int(100 * event.fraction))
+    def _progress(self, event: ProgressEvent) -> None:
+        self.progress.setValue(int(100 * (self._base + (1.0 - self._base) * event.fraction)))
         self.eta.setText(f"{event.done} of {event.total} points · elapsed {format_clock(event.elapsed)}"
                          f" · remaining {format_clock(event.eta_seconds)}")
         if "indices" in event.payload and self.live is not None:
             self.live.add(event.payload)
             self.points_arrived.emit(self.live)
 
-    def _ended(self, job: Job, how: str) -> None:
-        if self.job is None or job.id != self.job.id:
+    def _job_state(self, state: JobState) -> None:
+        job = self.job
+        if not state.is_final or job is None:
+            self._set_state(state)
             return
         self.job = None
-        self._set_state(how)
-        if how == "failed":
+        if state is JobState.FINISHED:
+            self.progress.setValue(100)
+        texts = {JobState.FINISHED: "done", JobState.FAILED: "failed",
+                 JobState.CANCELLED: f"cancelled at {self.progress.value()} %; Compute with the same options "
+                                     "resumes it"}
+        self.eta.setText(texts.get(state, ""))
+        self._set_state(state)
+        if state is JobState.FAILED:
             self.status.setText("The surface job failed (see the message).")
         elif job.output is not None and Path(job.output).exists():
-            self.status.setText(f"Surface {how}: {job.output}")
+            self.status.setText(f"Surface {state}: {job.output}")
             self.surface_ready.emit(str(job.output))
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: JobState) -> None:
         self.state = state
         self._update_buttons()
         self.state_changed.emit(state)

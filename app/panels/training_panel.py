@@ -1,7 +1,10 @@
 """Training panel: start / pause / stop / resume a run, with live curves, progress and reports.
 
-Pause and Stop both cancel the engine at its next safe point (the run file stays valid);
-after Pause, Resume continues the same run file from its last checkpoint (``resume=True``).
+Pause and Stop both stop the engine at its next safe point (the run file stays valid); the
+panel shows ``pausing`` at once and ``paused`` when the engine has stopped. Resume submits
+a new job on the same run file (``resume=True``) that continues from its last checkpoint;
+its progress bar continues from where that checkpoint is, it does not restart at 0 %.
+The panel's :attr:`TrainingPanel.state` is a :class:`~app.worker.JobState`.
 """
 
 from __future__ import annotations
@@ -28,14 +31,14 @@ from app.panels.run_report import RunReport, headline
 from app.panels.training_curves import TrainingCurves
 from app.resources import icon
 from app.settings import AppSettings
-from app.worker import EngineWorker, Job, JobError
+from app.worker import Job, JobError, JobRunner, JobState
 from engine.config import ExperimentConfig
 from engine.errors import LossLabError
 from engine.events import CancelToken, EventSink, ProgressEvent, Stopwatch
 from engine.storage.run import load_run
 
-IDLE, RUNNING, PAUSED, STOPPED = "idle", "running", "paused", "stopped"
-FINISHED, FAILED = "finished", "failed"
+IDLE, RUNNING, PAUSING, PAUSED = JobState.IDLE, JobState.RUNNING, JobState.PAUSING, JobState.PAUSED
+STOPPED, FINISHED, FAILED = JobState.CANCELLED, JobState.FINISHED, JobState.FAILED
 
 
 def format_clock(seconds: float | None) -> str:
@@ -56,12 +59,16 @@ def unused_path(folder: Path, stem: str, suffix: str = ".h5") -> Path:
     return path
 
 
+def percent(fraction: float) -> int:
+    return int(100 * min(max(fraction, 0.0), 1.0))
+
+
 class TrainingPanel(QWidget):
-    state_changed = Signal(str)
+    state_changed = Signal(object)  # JobState
     run_ready = Signal(str)  # a run file that holds checkpoints (after a job ends, or opened)
     checkpoint_chosen = Signal(str, int)  # run path, epoch
 
-    def __init__(self, worker: EngineWorker, settings: AppSettings,
+    def __init__(self, worker: JobRunner, settings: AppSettings,
                  config_source: Callable[[], ExperimentConfig], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.worker, self.settings, self.config_source = worker, settings, config_source
@@ -69,8 +76,8 @@ class TrainingPanel(QWidget):
         self.job: Job | None = None
         self.run_path: Path | None = None
         self.cfg: ExperimentConfig | None = None
-        self._stop_as = PAUSED  # what a cancelled job means: Pause (resumable) or Stop
         self._clock = Stopwatch()
+        self._base = 0.0  # share of the run done before this job (a resumed job starts there)
         self.buttons = {name: QPushButton(icon(name), name.capitalize()) for name in
                         ("start", "pause", "stop", "resume")}
         for name, button in self.buttons.items():
@@ -90,11 +97,6 @@ class TrainingPanel(QWidget):
         self.report = RunReport()
         self.report.checkpoint_chosen.connect(self._checkpoint_chosen)
         self._build_layout()
-        worker.progress.connect(self._progress)
-        worker.job_started.connect(lambda job: self._if_mine(job, self._started))
-        worker.job_finished.connect(lambda job, _r: self._if_mine(job, lambda: self._ended(FINISHED)))
-        worker.job_cancelled.connect(lambda job: self._if_mine(job, self._cancelled))
-        worker.job_failed.connect(lambda job, err: self._if_mine(job, lambda: self._failed(err)))
         self._set_state(IDLE)
 
     def _build_layout(self) -> None:
@@ -124,37 +126,36 @@ class TrainingPanel(QWidget):
         self._set_state(self.state)
 
     def start(self) -> None:
-        if not self.can_start or self.state == RUNNING:
+        if not self.can_start or self.state in (RUNNING, PAUSING):
             return
         self.cfg = self.config_source()
         folder = Path(self.folder.value() or self.settings.runs_folder()).expanduser()
         self.run_path = unused_path(folder, self.cfg.name)
         self.curves.clear()
         self.report.clear()
-        self._submit(resume=False)
+        self._submit(resume=False, base=0.0)
 
     def resume(self) -> None:
-        if self.state != PAUSED or self.run_path is None:
+        if self.state is not PAUSED or self.run_path is None:
             return
         run = load_run(self.run_path)
         self.cfg = run.config
         self.curves.set_history(run.metrics)
         self.report.show_run(run)
-        self._submit(resume=True)
+        self._submit(resume=True, base=run.final_epoch / max(run.config.train.epochs, 1))
 
     def pause(self) -> None:
         if self.job is not None:
-            self._stop_as = PAUSED
-            self.worker.cancel(self.job)
+            self.job.pause()
 
     def stop(self) -> None:
         if self.job is not None:
-            self._stop_as = STOPPED
-            self.worker.cancel(self.job)
-        elif self.state == PAUSED:
+            self.job.cancel()
+        elif self.state is PAUSED:
             self._set_state(STOPPED)
+            self.eta.setText("stopped; the run file keeps every checkpoint so far")
 
-    def _submit(self, resume: bool) -> None:
+    def _submit(self, resume: bool, base: float) -> None:
         from engine.training import train
 
         cfg, out = self.cfg, self.run_path
@@ -163,24 +164,25 @@ class TrainingPanel(QWidget):
             return train(cfg, out, resume=resume, on_event=sink, cancel=token)
 
         verb = "Resuming" if resume else "Training"
-        self._stop_as = PAUSED
-        self.job = self.worker.submit(Job("train", f"{verb} {cfg.name}", run, out))
+        self._base = base
+        job = self.job = Job("train", f"{verb} {cfg.name}", run, out)
+        job.started.connect(self._started)
+        job.progress.connect(self._progress)
+        job.state_changed.connect(self._job_state)
+        job.failed.connect(self._failed)
+        self.progress.setValue(percent(base))
+        self.eta.setText("waiting for the job before it to end…" if self.worker.busy else "")
         self.run_label.setText(f"{verb} {cfg.name} → {out}")
+        self.worker.submit(job)
         self._set_state(RUNNING)
 
-    # -- worker signals -------------------------------------------------------------------
-    def _if_mine(self, job: Job, handler: Callable[[], None]) -> None:
-        if self.job is not None and job.id == self.job.id:
-            handler()
-
+    # -- the job's signals ------------------------------------------------------------------
     def _started(self) -> None:
         self._clock = Stopwatch()
         self.eta.setText("Preparing data and model…")
 
-    def _progress(self, job: Job, event: ProgressEvent) -> None:
-        if self.job is None or job.id != self.job.id:
-            return
-        self.progress.setValue(int(100 * event.fraction))
+    def _progress(self, event: ProgressEvent) -> None:
+        self.progress.setValue(percent(self._base + (1.0 - self._base) * event.fraction))
         epoch = event.payload.get("epoch")
         if epoch is not None:
             metrics = event.payload.get("metrics", {})
@@ -193,21 +195,31 @@ class TrainingPanel(QWidget):
             every = self.cfg.train.checkpoint_every
             if epoch % every == 0 or epoch == self.cfg.train.epochs:
                 self.report.add_checkpoint(epoch)
-        elapsed, remaining = format_clock(event.elapsed), format_clock(event.eta_seconds)
-        self.eta.setText(f"elapsed {elapsed} · remaining {remaining}")
+        if self.state is RUNNING:
+            elapsed, remaining = format_clock(event.elapsed), format_clock(event.eta_seconds)
+            self.eta.setText(f"elapsed {elapsed} · remaining {remaining}")
 
-    def _cancelled(self) -> None:
-        self._ended(self._stop_as)
+    def _job_state(self, state: JobState) -> None:
+        if state is PAUSING:
+            self.eta.setText("pausing at the next batch…")
+        elif state.is_final:
+            self._ended(state)
+            return
+        self._set_state(state)
 
     def _failed(self, error: JobError) -> None:
-        self._ended(FAILED)
         self.run_label.setText(f"Training failed: {error.message}")
 
-    def _ended(self, state: str) -> None:
+    def _ended(self, state: JobState) -> None:
         self.job = None
-        if state == FINISHED:
+        at = self.progress.value()
+        texts = {FINISHED: f"done in {format_clock(self._clock())}",
+                 PAUSED: f"paused at {at} %; Resume continues from the last checkpoint",
+                 STOPPED: f"stopped at {at} %; the run file keeps every checkpoint so far",
+                 FAILED: "failed; the last good checkpoint is kept"}
+        if state is FINISHED:
             self.progress.setValue(100)
-            self.eta.setText(f"done in {format_clock(self._clock())}")
+        self.eta.setText(texts.get(state, ""))
         self._set_state(state)
         if self.run_path is not None and self.run_path.exists():
             try:
@@ -224,8 +236,11 @@ class TrainingPanel(QWidget):
         scalars = {k: float(v[-1]) for k, v in run.metrics.items() if v.ndim == 1 and len(v)}
         self.summary.setText(headline(scalars, run.final_epoch, run.config.train.epochs))
         self.run_label.setText(f"Run {run.config.name}: {path} ({run.status})")
-        if not keep_state:
-            resumable = run.final_epoch < run.config.train.epochs
+        if not keep_state:  # an opened file: nothing of an earlier job's progress stays on screen
+            epochs = max(run.config.train.epochs, 1)
+            resumable = run.final_epoch < epochs
+            self.progress.setValue(percent(run.final_epoch / epochs))
+            self.eta.setText(f"epoch {run.final_epoch} of {epochs}" + ("; Resume continues it" if resumable else ""))
             self._set_state(PAUSED if resumable else FINISHED)
         self.run_ready.emit(str(path))
 
@@ -233,11 +248,11 @@ class TrainingPanel(QWidget):
         if self.run_path is not None:
             self.checkpoint_chosen.emit(str(self.run_path), epoch)
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: JobState) -> None:
         self.state = state
-        running = state == RUNNING
+        running = state in (RUNNING, PAUSING)
         self.buttons["start"].setEnabled(self.can_start and not running)
-        self.buttons["pause"].setEnabled(running)
-        self.buttons["stop"].setEnabled(running or state == PAUSED)
-        self.buttons["resume"].setEnabled(state == PAUSED)
+        self.buttons["pause"].setEnabled(state is RUNNING)
+        self.buttons["stop"].setEnabled(running or state is PAUSED)
+        self.buttons["resume"].setEnabled(state is PAUSED)
         self.state_changed.emit(state)

@@ -22,6 +22,7 @@ contiguous datasets change (no HDF5 metadata), values before ``point_seconds``, 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,13 @@ LL_NOT_COMPUTED = -1.0
 
 @dataclass
 class Surface:
-    """A surface file's contents; ``values[m]`` is (len(y), len(x)) in 2D and (len(x),) in 1D."""
+    """The one surface type: what a file holds, what a running job has so far, what views and
+    exports draw. ``values[m]`` is (len(y), len(x)) in 2D and (len(x),) in 1D; NaN = pending.
+
+    For a 1D curve averaged over N random directions, ``samples[m]`` is (N, len(x)) and
+    ``values[m]``/``std[m]`` are its mean and standard deviation over directions, set where
+    every direction is computed (:func:`averaged`, the one place they are computed).
+    """
 
     path: Path
     x: np.ndarray
@@ -55,9 +62,20 @@ class Surface:
     trajectory_epochs: np.ndarray | None = None
     explained_variance: np.ndarray | None = None
 
+    @classmethod
+    def empty(cls, path: str | Path, x: np.ndarray, y: np.ndarray | None, attrs: dict[str, Any]) -> Surface:
+        """A surface with no metric yet, filled in by :meth:`record` (a job's live view)."""
+        y = None if y is None else np.asarray(y, dtype=float)
+        return cls(Path(path), np.asarray(x, dtype=float), y, {}, dict(attrs))
+
     @property
     def is_2d(self) -> bool:
         return self.y is not None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Every metric array's shape: (len(y), len(x)) in 2D, (len(x),) in 1D."""
+        return _grid_shape(len(self.x), None if self.y is None else len(self.y))
 
     @property
     def metric_names(self) -> list[str]:
@@ -69,12 +87,54 @@ class Surface:
         if self.point_seconds is not None:
             done = np.isfinite(self.point_seconds)
             return done.all(axis=0) if self.samples else done
+        if not self.values:
+            return np.zeros(self.shape, dtype=bool)
         first = next(iter(self.values.values()))
         return ~np.isnan(first)
 
     @property
+    def pending(self) -> np.ndarray:
+        """Points not evaluated yet (drawn as holes, never as numbers)."""
+        return ~self.computed
+
+    @property
     def is_complete(self) -> bool:
         return bool(self.computed.all())
+
+    def copy(self) -> Surface:
+        """An independent copy (arrays included), so a view's updates never write into the caller's."""
+        def arrays(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {k: np.array(v, dtype=float) for k, v in d.items()}
+
+        return dataclasses.replace(
+            self, x=np.array(self.x, dtype=float), y=None if self.y is None else np.array(self.y, dtype=float),
+            values=arrays(self.values), attrs=dict(self.attrs), std=arrays(self.std), samples=arrays(self.samples),
+            point_seconds=None if self.point_seconds is None else np.array(self.point_seconds),
+            trajectory=None if self.trajectory is None else np.array(self.trajectory, dtype=float),
+        )
+
+    def update_values(self, values: dict[str, np.ndarray], std: dict[str, np.ndarray] | None = None) -> None:
+        """Replace metric arrays (and their std) for the same grid; shapes must match it."""
+        for name, array in (values | (std or {})).items():
+            if np.shape(array) != self.shape:
+                raise RunFileError(f"{self.path}: values of {name!r} have shape {np.shape(array)}, "
+                                   f"expected {self.shape} for this grid")
+        self.values.update({k: np.array(v, dtype=float) for k, v in values.items()})
+        self.std.update({k: np.array(v, dtype=float) for k, v in (std or {}).items()})
+
+    def record(self, indices: list[tuple[int, ...]], values: dict[str, Any], average: int = 1) -> None:
+        """Evaluated points as a job reports them: ``indices`` into the grid, or (direction, i)
+        into ``samples`` when ``average`` > 1 (then the mean/std follow, as in the file)."""
+        if not indices:
+            return
+        rows = tuple(np.array(axis) for axis in zip(*indices, strict=True))
+        raw = (average, len(self.x)) if average > 1 else self.shape
+        target = self.samples if average > 1 else self.values
+        for metric, points in values.items():
+            target.setdefault(metric, np.full(raw, np.nan))[rows] = np.asarray(points, dtype=float)
+        if average > 1:
+            for metric, samples in self.samples.items():
+                self.values[metric], self.std[metric] = averaged(samples, samples)
 
 
 def _grid_shape(nx: int, ny: int | None) -> tuple[int, ...]:
