@@ -18,7 +18,7 @@ from engine.analysis.flatness import (
     top_eigenvalues,
 )
 from engine.errors import ConfigError, RunFileError
-from engine.storage.surface_file import Surface
+from engine.storage.surface_file import Surface, load_surface
 
 torch.set_num_threads(1)
 
@@ -140,15 +140,49 @@ def test_surface_flatness_errors():
         surface_flatness(broken)
 
 
+QUICK = ["--subset", "100", "--top-k", "2", "--trace-samples", "3", "--density-steps", "5", "--density-runs", "1",
+         "--perturbations", "2", "--sharpness-steps", "2"]
+
+
 def test_cli_prints_eigenvalue_and_trace(trained_run, capsys):
     from engine.cli import main
 
-    code = main(["flatness", str(trained_run), "--subset", "100", "--trace-samples", "5", "--iterations", "20"])
+    code = main(["flatness", str(trained_run), *QUICK, "--density", "off"])
     out = capsys.readouterr().out
     assert code == 0
-    eigen_line = next(line for line in out.splitlines() if line.startswith("top eigenvalue"))
+    eigen_line = next(line for line in out.splitlines() if line.startswith("top eigenvalues"))
     assert float(eigen_line.split()[-1]) > 0  # a trained net sits near a minimum: positive curvature
-    assert "trace" in out and "±" in out
+    assert "trace" in out and "±" in out and "density" not in out
+
+
+def test_cli_json_report_holds_the_contract_keys(trained_run, tmp_path, capsys):
+    import json
+
+    from engine.cli import main
+    from engine.landscape import SurfaceOptions, compute_surface
+
+    surface = compute_surface(trained_run, SurfaceOptions(x="-1:1:5", y="-1:1:5", split="test", subset=50),
+                              tmp_path / "s.h5")
+    out = tmp_path / "report.json"
+    code = main(["flatness", str(trained_run), *QUICK, "--split", "train", "--per-layer", "--ignore-biasbn",
+                 "--surface", str(surface), "--level", "0.5", "--relative-level", "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(out.read_text())
+    for key in ("top_eigenvalues", "min_eigenvalue", "trace", "density", "sharpness", "average_sharpness",
+                "relative_flatness", "sublevel"):
+        assert key in report, key
+    assert len(report["top_eigenvalues"]) == 2
+    assert report["top_eigenvalues"][0] >= report["top_eigenvalues"][1] >= report["min_eigenvalue"]
+    assert set(report["trace"]) >= {"mean", "stderr"}
+    assert sum(report["density"]["weights"]) == pytest.approx(1.0)
+    assert set(report["sharpness"]) >= {"epsilon", "value", "adaptive"}
+    assert set(report["sublevel"]) >= {"level", "components", "area_fraction", "centre_component_area"}
+    for key in ("trace", "density", "sharpness", "average_sharpness", "relative_flatness", "per_layer"):
+        assert (report[key]["split"], report[key]["subset"], report[key]["seed"]) == ("train", 100, 0), key
+    assert list(report["per_layer"]["layers"]) == ["layers.1", "layers.3", "layers.5"]
+    assert report["options"]["ignore_biasbn"] is True and report["options"]["top_k"] == 2
+    centre = float(load_surface(surface).values["test_loss"][2, 2])
+    assert report["sublevel"]["level"] == pytest.approx(centre + 0.5)
 
 
 def test_cli_rejects_a_bad_subset(trained_run, capsys):

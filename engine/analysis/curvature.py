@@ -26,6 +26,7 @@ from engine.curvature.spectrum import (
     extreme_eigenpairs,
     hutchinson_trace,
     slq_density,
+    smallest_eigenpair,
     smoothed_density,
 )
 from engine.events import CancelToken, EventSink, ignore_events
@@ -72,14 +73,14 @@ def top_eigenpairs(problem: CurvatureProblem, k: int, seed: int = 0, tol: float 
     return values.tolist(), vectors
 
 
-def smallest_eigenvalue(problem: CurvatureProblem, seed: int = 0, tol: float = 1e-6,
+def smallest_eigenvalue(problem: CurvatureProblem, largest: float, seed: int = 0, tol: float = 1e-6,
                         progress: Progress | None = None) -> float:
-    """The most negative (smallest algebraic) eigenvalue (Lanczos)."""
+    """The most negative (smallest algebraic) eigenvalue, given the largest (Lanczos on the shift)."""
     op, progress = problem.operator(), progress or Progress()
     counted = progress.counted(op, "smallest eigenvalue", 120)
-    values, _ = extreme_eigenpairs(op, 1, "SA", tol, seed, matvec=counted)
+    value, _ = smallest_eigenpair(op, largest, tol, seed, matvec=counted)
     counted.finish()
-    return float(values[0])
+    return value
 
 
 def trace(problem: CurvatureProblem, samples: int, seed: int = 0, progress: Progress | None = None,

@@ -67,9 +67,8 @@ def extreme_eigenpairs(op: CurvatureOperator, k: int = 1, which: str = "LA", tol
                        seed: int = 0, max_products: int = 2000, matvec: Hvp | None = None,
                        ) -> tuple[np.ndarray, np.ndarray]:
     """``(values, vectors)``: the ``k`` algebraically largest (``LA``) or smallest (``SA``)
-    eigenpairs, sorted largest first; or with ``BE`` the largest and the smallest (``k = 2``).
-    ``vectors`` is ``(dim, k)``. Without convergence in ``max_products`` the best Ritz pairs
-    ARPACK reached are returned."""
+    eigenpairs, sorted largest first; ``vectors`` is ``(dim, k)``. Without convergence in
+    ``max_products`` the Ritz pairs ARPACK had converged are returned (NaN if none)."""
     if not 1 <= k < op.dim:
         raise ConfigError("top_k", k, f"an integer from 1 to the number of parameters - 1 ({op.dim - 1})")
     linear = _scipy_operator(op, matvec or op.matvec)
@@ -83,6 +82,21 @@ def extreme_eigenpairs(op: CurvatureOperator, k: int = 1, which: str = "LA", tol
             return np.full(k, np.nan), np.full((op.dim, k), np.nan)
     order = np.argsort(values)[::-1]
     return values[order], vectors[:, order]
+
+
+def smallest_eigenpair(op: CurvatureOperator, largest: float, tol: float = 1e-6, seed: int = 0,
+                       max_products: int = 2000, matvec: Hvp | None = None) -> tuple[float, np.ndarray]:
+    """The smallest eigenvalue as ``largest - mu``, ``mu`` the top eigenvalue of ``largest * I - H``
+    (as loss-landscape does): Lanczos then converges relative to the spectrum's width, not to
+    ``|lambda_min|``, which near a minimum is tiny and float32 products cannot resolve relatively."""
+    product = matvec or op.matvec
+    shift = float(largest) if np.isfinite(largest) else 0.0
+
+    def shifted(v: Tensor) -> Tensor:
+        return shift * v - product(v)
+
+    values, vectors = extreme_eigenpairs(op, 1, "LA", tol, seed, max_products, shifted)
+    return shift - float(values[0]), vectors[:, 0]
 
 
 def hutchinson_trace(hvp: Hvp, dim: int, samples: int = 50, seed: int = 0,
