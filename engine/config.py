@@ -50,6 +50,8 @@ class DataConfig:
     test_fraction: float = _rule(0.25, min=0.05, max=0.9, help="digits only: held-out share")
     train_limit: int = _rule(0, min=0, help="use only the first N training samples (0 = all)")
     test_limit: int = _rule(0, min=0, help="use only the first N test samples (0 = all)")
+    split_seed: int = _rule(-1, min=-1, help="digits/mnist1d: seed of the train/test split (-1 = the experiment seed); "
+                          "runs with one split_seed and different seeds share their data")
 
 
 @dataclass

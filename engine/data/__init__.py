@@ -71,6 +71,7 @@ class Dataset:
 
 def load_raw(cfg: DataConfig, seed: int) -> RawData:
     """The unnormalised arrays of ``cfg.source`` (limits applied), before any bias."""
+    seed = seed if cfg.split_seed < 0 else cfg.split_seed
     if cfg.source == "digits":
         raw = load_digits_split(cfg.test_fraction, seed)
     elif cfg.source == "mnist1d":
