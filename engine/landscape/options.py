@@ -19,7 +19,7 @@ from engine.landscape.directions.params import DIR_TYPES, IGNORES, NORMS
 from engine.landscape.grid import parse_axis
 from engine.schema import Settings, epoch_or_final, equals, given, not_given, setting, setting_named
 
-METHODS = ("random", "pca", "interpolate", "init")
+METHODS = ("random", "pca", "interpolate", "init", "hessian")
 ORTHOGONALIZE = ("pick", "gram-schmidt")
 SPLITS = ("train", "test", "both")
 DEVICES = ("auto", "cpu", "cuda")
@@ -54,13 +54,19 @@ class SurfaceOptions(Settings):
     directions: str = _opt(
         "random",
         "random directions, PCA of the training trajectory, interpolation "
-        "to another run (--to, --via) or from the initialisation (init)",
+        "to another run (--to, --via), from the initialisation (init) or along the top Hessian "
+        "eigenvectors (hessian: unit vectors, alpha and beta are distances)",
         choices=METHODS,
     )
     to: str | None = _opt(None, "interpolate: OTHER_RUN.h5[:EPOCH], alpha = 1 is this model",
                           applies=INTERPOLATE, metavar="RUN.h5[:EPOCH]", label="Interpolate to")
     via: str | None = _opt(None, "interpolate in 2D: THIRD_RUN.h5[:EPOCH], beta = 1 is this model",
                            applies=INTERPOLATE & given("y"), metavar="RUN.h5[:EPOCH]", label="Via (2D plane)")
+    via_curve: str | None = _opt(
+        None, "interpolate in 2D: CURVE.h5 written by 'losslab connect' between this run and --to; the plane "
+        "through both and the curve's bend, with the curve drawn on it", applies=INTERPOLATE & given("y"),
+        metavar="CURVE.h5", label="Via curve (2D plane)",
+    )
     norm: str = _opt(
         "filter", "random directions: rescale each filter, layer or nothing to the model", choices=NORMS,
         applies=RANDOM, label="Normalisation",
@@ -69,7 +75,7 @@ class SurfaceOptions(Settings):
         "biasbn",
         "random and PCA directions: biasbn leaves biases and batch-norm tensors (dim <= 1) unperturbed; "
         "interpolations always move every tensor",
-        choices=IGNORES, applies=equals("directions", "random", "pca"), label="Leave out",
+        choices=IGNORES, applies=equals("directions", "random", "pca", "hessian"), label="Leave out",
     )
     dir_type: str = _opt(
         "weights",
@@ -84,6 +90,9 @@ class SurfaceOptions(Settings):
         applies=RANDOM & given("y"),
     )
     split: str = _opt("both", "data to evaluate: train, test or both in one pass", choices=SPLITS)
+    hessian: bool = _opt(False, "also store the Hessian's largest and smallest eigenvalue at every point "
+                         "(max_eig, min_eig; loss of the first split; a Lanczos run per point)",
+                         label="Hessian eigenvalues")
     subset: int = _opt(0, "evaluate a seeded random subset of N samples per split (0 = all)", min=0,
                        label="Subset (0 = all)")
     average: int = _opt(0, "1D: average the curve over N random directions (mean and std; 0 = off)", min=0,
@@ -144,6 +153,8 @@ class SurfaceOptions(Settings):
             if out[key]:
                 out[key] = _absolute_reference(out[key])
         out["checkpoint"] = str(out["checkpoint"])
+        if out["via_curve"]:
+            out["via_curve"] = os.path.abspath(out["via_curve"])
         return out
 
 
@@ -167,13 +178,14 @@ def _absolute_reference(spec: str) -> str:
 
 def _check_combinations(o: SurfaceOptions) -> None:
     method = o.directions
+    _check_via_curve(o)
     if method == "pca" and o.y is None:
         raise ConfigError("y", None, "a y axis (MIN:MAX:N): PCA directions span a 2D plane", SOURCE)
     if method == "init" and o.y is not None:
         raise ConfigError("y", o.y, "no y axis: init -> final interpolation is a 1D curve", SOURCE)
     if method == "interpolate" and not o.to:
         raise ConfigError("to", o.to, "OTHER_RUN.h5[:EPOCH] for directions = 'interpolate'", SOURCE)
-    if method == "interpolate" and o.y is not None and not o.via:
+    if method == "interpolate" and o.y is not None and not (o.via or o.via_curve):
         raise ConfigError(
             "via", o.via, "THIRD_RUN.h5[:EPOCH]: a 2D interpolation is the plane through three models", SOURCE
         )
@@ -191,3 +203,17 @@ def _check_combinations(o: SurfaceOptions) -> None:
             SOURCE,
         )
     check_surface_options(o, SOURCE)  # sizes and thread counts this machine can hold
+
+
+def _check_via_curve(o: SurfaceOptions) -> None:
+    """--via-curve: the plane through this run, --to and the bend of the curve between them."""
+    if not o.via_curve:
+        return
+    if o.directions != "interpolate" or o.y is None:
+        raise ConfigError("via_curve", o.via_curve, "directions = 'interpolate' with --to (the curve's other end) "
+                          "and a y axis", SOURCE)
+    if o.via:
+        raise ConfigError("via", o.via, "no --via with --via-curve (the curve's bend is the third point)", SOURCE)
+    if o.dir_type != "weights":
+        raise ConfigError("dir_type", o.dir_type, "'weights' with --via-curve (a curve's bends hold the "
+                          "parameters only)", SOURCE)

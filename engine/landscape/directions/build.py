@@ -6,6 +6,7 @@
 * interpolate: from this run's checkpoint A to another model B (x = B - A, so alpha = 1 is B),
   and in 2D the plane through three models (y = C - A).
 * init: from the run's initialisation (alpha = 0) to the checkpoint (alpha = 1).
+* hessian: the top Hessian eigenvectors (see :mod:`engine.landscape.directions.hessian`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 import torch
 
 from engine.errors import ConfigError
+from engine.landscape.directions.curve import CurvePath, curve_plane, read_stored_curve
+from engine.landscape.directions.hessian import hessian_directions
 from engine.landscape.directions.params import ParamVector, difference
 from engine.landscape.directions.pca import TrajectoryPCA, trajectory_pca
 from engine.landscape.directions.source import ModelSource, as_source
@@ -36,6 +39,7 @@ class Directions:
     cosine: float = float("nan")  # between x and y (NaN in 1D)
     pca: TrajectoryPCA | None = None
     picked: tuple[int, int] | None = None  # candidate indices of a picked random pair
+    curve: CurvePath | None = None  # a connect curve projected onto the plane (--via-curve)
 
     @property
     def x(self) -> ParamVector:
@@ -140,6 +144,26 @@ def init_directions(source: ModelSource, checkpoint: int | str, dir_type: str) -
     return directions
 
 
+def hessian_plane(source: ModelSource, o: SurfaceOptions) -> Directions:
+    """x (and y in 2D) along the top Hessian eigenvectors at the checkpoint."""
+    origin, vectors, _ = hessian_directions(source, o.checkpoint, o.dir_type, o.ignore, o.splits[0], o.subset,
+                                            o.seed, 2 if o.is_2d else 1)
+    y = vectors[1] if o.is_2d else None
+    return Directions("hessian", origin, [vectors[0]], y, vectors[0].cosine(y) if y is not None else float("nan"))
+
+
+def curve_plane_directions(source: ModelSource, o: SurfaceOptions,
+                           open_run: Callable[[str], ModelSource]) -> Directions:
+    """The plane through this run (A), --to (B) and the bend of the curve between them (Garipov et al.)."""
+    b_path, b_epoch = parse_run_reference(o.to or "")
+    b = open_run(b_path)
+    a_vector, b_vector = source.vector(o.checkpoint, "weights"), b.vector(b_epoch, "weights")
+    x, y, path = curve_plane(a_vector, b_vector, read_stored_curve(o.via_curve or ""),
+                             f"{source.name} (epoch {source.resolve(o.checkpoint)})",
+                             f"{b.name} (epoch {b.resolve(b_epoch)})")
+    return Directions("interpolate", a_vector, [x], y, x.cosine(y), curve=path)
+
+
 def build_directions(
     source: ModelSource, o: SurfaceOptions, open_run: Callable[[str], ModelSource] = as_source
 ) -> Directions:
@@ -151,6 +175,10 @@ def build_directions(
         return Directions("pca", pca.origin, [pca.x], pca.y, pca.x.cosine(pca.y), pca=pca)
     if o.directions == "init":
         return init_directions(source, o.checkpoint, o.dir_type)
+    if o.directions == "hessian":
+        return hessian_plane(source, o)
+    if o.via_curve:
+        return curve_plane_directions(source, o, open_run)
     b_path, b_epoch = parse_run_reference(o.to or "")
     c = parse_run_reference(o.via) if o.via else None
     return interpolation_directions(
