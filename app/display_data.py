@@ -1,109 +1,70 @@
 """Surface arrays turned into what the views draw: display values, heights, contours, probes.
 
-Qt-free and VTK-free so it can be tested alone. NaN means "not computed yet" everywhere:
-it is carried through every transform and never replaced by a number, except by
-:func:`fill_for_display`, whose result is only drawn, never stored.
+Qt-free and VTK-free so it can be tested alone. Heights and colours follow the engine's one
+rule (:class:`engine.export.heights.HeightRule`), which PNG and movie exports use too;
+:func:`height_rule` is the one place that reads the app's :class:`DisplaySettings` for it.
+NaN means "not computed yet" everywhere: it is carried through every transform and never
+replaced by a number, except by :func:`fill_for_display`, whose result is only drawn, never stored.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import contourpy
 import numpy as np
 
 from app.display import DisplaySettings
 from engine.errors import ConfigError
-from engine.export.heights import display_z
+from engine.export.heights import HEIGHT_FRACTION, HeightRule
+from engine.storage.surface_file import Surface
 
-HEIGHT_FRACTION = 0.4  # z extent / wider side of the α-β plane at z_scale 1
+__all__ = ["HEIGHT_FRACTION", "HeightMap", "Probe", "Surface", "SurfaceLike", "height_rule"]
+
+SurfaceLike = Surface  # the one surface type; this old name stays for code not yet moved to Surface
+
 FLOOR_GAP = 0.2  # gap between the surface's lowest point and the contour floor, in heights
 FILL_STEPS = 8  # hole filling reaches this many points from the nearest computed one
 
 
-class SurfaceLike(Protocol):
-    """What the views need from ``engine.storage.surface_file.Surface``."""
-
-    x: np.ndarray
-    y: np.ndarray | None
-    values: dict[str, np.ndarray]
-    std: dict[str, np.ndarray]
-    attrs: dict[str, Any]
-    trajectory: np.ndarray | None
+def height_rule(settings: DisplaySettings) -> HeightRule:
+    """The engine's height/colour rule for the app's display settings (names adapted here only)."""
+    return HeightRule(log=settings.log_scale, zmax=settings.clamp_max, zscale=settings.z_scale,
+                      color_range=settings.color_range, contours=settings.contour_count,
+                      levels=tuple(settings.contour_levels))
 
 
-@dataclass
-class SurfaceSnapshot:
-    """A view's own copy of a surface, so live updates never write into the caller's object."""
+def pick_metric(surface: Surface, wanted: str = "", strict: bool = False) -> str:
+    """``wanted`` if the surface has it, else its first loss metric ('' asks for the default).
 
-    x: np.ndarray
-    y: np.ndarray | None
-    values: dict[str, np.ndarray]
-    std: dict[str, np.ndarray]
-    attrs: dict[str, Any]
-    trajectory: np.ndarray | None
-    path: str = ""
-
-    @classmethod
-    def copy_of(cls, surface: SurfaceLike) -> SurfaceSnapshot:
-        y = None if surface.y is None else np.asarray(surface.y, dtype=float)
-        return cls(
-            np.asarray(surface.x, dtype=float), y,
-            {k: np.array(v, dtype=float) for k, v in surface.values.items()},
-            {k: np.array(v, dtype=float) for k, v in (surface.std or {}).items()},
-            dict(surface.attrs or {}),
-            None if surface.trajectory is None else np.asarray(surface.trajectory, dtype=float),
-            str(getattr(surface, "path", "") or ""),
-        )
-
-    def update_values(self, values: dict[str, np.ndarray]) -> None:
-        """Replace metric arrays in place; shapes must match the grid."""
-        shape = (len(self.x),) if self.y is None else (len(self.y), len(self.x))
-        for name, array in values.items():
-            if np.shape(array) != shape:
-                raise ConfigError(f"values[{name!r}]", np.shape(array), f"an array of shape {shape}",
-                                  self.path or "surface update")
-        self.values.update({k: np.array(v, dtype=float) for k, v in values.items()})
-
-
-def pick_metric(surface: SurfaceLike, wanted: str = "") -> str:
-    """``wanted`` if the surface has it, else its first loss metric ('' asks for the default)."""
+    A metric chosen while another surface was shown is a preference, not a requirement:
+    unless ``strict``, a surface without it shows its default metric instead.
+    """
     names = list(surface.values)
     if not names:
         raise ConfigError("metric", wanted, "a surface with at least one metric", _where(surface))
-    if wanted:
-        if wanted not in names:
-            raise ConfigError("metric", wanted, f"one of {', '.join(names)}", _where(surface))
+    if wanted in names:
         return wanted
+    if wanted and strict:
+        raise ConfigError("metric", wanted, f"one of {', '.join(names)}", _where(surface))
     return next((n for n in names if "loss" in n), names[0])
 
 
-def accuracy_metric(surface: SurfaceLike, split: str = "test") -> str | None:
+def accuracy_metric(surface: Surface, split: str = "test") -> str | None:
     """The surface's accuracy metric, preferring ``split`` (e.g. test_acc over train_acc)."""
     accs = [n for n in surface.values if "acc" in n]
     return next((n for n in accs if split in n), accs[0] if accs else None)
 
 
 def display_values(values: np.ndarray, settings: DisplaySettings) -> np.ndarray:
-    """Clamp, then log10 if asked, exactly as the exporters do (``display_z``); NaN stays NaN."""
-    raw = np.asarray(values, dtype=float)
-    if settings.log_scale:
-        raw = np.where(raw <= 0, _log_floor(raw), raw)  # NaN <= 0 is False: pending stays NaN
-    return display_z(raw, log=settings.log_scale, zmax=settings.clamp_max, zscale=1.0)
+    """Clamp, then log10 if asked, by the engine's rule (as the exporters do); NaN stays NaN."""
+    return height_rule(settings).shown(values)
 
 
 def to_display_units(value: float, settings: DisplaySettings) -> float:
     """One metric-unit number (a level, a colour limit) in the units the views draw."""
-    return float(display_values(np.array([value]), settings)[0])
-
-
-def _log_floor(values: np.ndarray) -> float:
-    # Accuracy can be exactly 0: on screen, floor it at the smallest positive value seen
-    # rather than display_z's 1e-12, whose -12 pit would squash every other colour.
-    positive = values[np.isfinite(values) & (values > 0)]
-    return float(positive.min()) if positive.size else 1e-12
+    return height_rule(settings).to_display(value)
 
 
 def fill_for_display(shown: np.ndarray, steps: int = FILL_STEPS) -> np.ndarray:
@@ -131,27 +92,17 @@ def fill_for_display(shown: np.ndarray, steps: int = FILL_STEPS) -> np.ndarray:
 
 def color_limits(arrays: list[np.ndarray], settings: DisplaySettings) -> tuple[float, float]:
     """(low, high) in display units: the fixed range if set, else min/max over all arrays."""
-    if settings.color_range is not None:
-        low, high = (to_display_units(v, settings) for v in settings.color_range)
-    else:
-        finite = [a[np.isfinite(a)] for a in arrays]
-        finite = [a for a in finite if a.size]
-        if not finite:
-            return 0.0, 1.0
-        low = float(min(a.min() for a in finite))
-        high = float(max(a.max() for a in finite))
-    if high - low < 1e-12 * max(1.0, abs(high)):
-        low, high = low - 0.5, high + 0.5
-    return low, high
+    return height_rule(settings).color_limits(arrays)
+
+
+def z_range(arrays: list[np.ndarray], settings: DisplaySettings) -> tuple[float, float]:
+    """(low, high) of the drawn heights in display units: always the data's, whatever the colours."""
+    return height_rule(settings).z_range(arrays)
 
 
 def contour_levels(settings: DisplaySettings, low: float, high: float) -> np.ndarray:
     """Levels in display units: the explicit ones, else ``contour_count`` inside (low, high)."""
-    if settings.contour_levels:
-        return np.array(sorted(to_display_units(v, settings) for v in settings.contour_levels))
-    if settings.contour_count == 0:
-        return np.empty(0)
-    return np.linspace(low, high, settings.contour_count + 2)[1:-1]
+    return height_rule(settings).contour_levels(low, high)
 
 
 def contour_lines(
@@ -167,7 +118,8 @@ def contour_lines(
 
 @dataclass(frozen=True)
 class HeightMap:
-    """Maps display values to scene heights so the relief has a readable aspect ratio."""
+    """Maps display values to scene heights: ``low`` (the data's lowest value) sits at 0 and the
+    data's range spans the rule's vertical extent, whatever the colour range is."""
 
     low: float
     high: float
@@ -181,9 +133,10 @@ class HeightMap:
         return -FLOOR_GAP * self.height
 
 
-def height_map(x: np.ndarray, y: np.ndarray, limits: tuple[float, float], z_scale: float) -> HeightMap:
-    span = max(float(np.ptp(x)), float(np.ptp(y)), 1e-12)
-    return HeightMap(limits[0], limits[1], HEIGHT_FRACTION * span * z_scale)
+def height_map(x: np.ndarray, y: np.ndarray, z_range: tuple[float, float], settings: DisplaySettings) -> HeightMap:
+    """Heights for a surface whose display values span ``z_range`` (from :func:`z_range`)."""
+    scale = height_rule(settings).vertical_scale(x, y, z_range)
+    return HeightMap(z_range[0], z_range[1], scale * (z_range[1] - z_range[0]))
 
 
 @dataclass(frozen=True)
@@ -201,7 +154,7 @@ class Probe:
         return ", ".join([where, *parts])
 
 
-def probe(surface: SurfaceLike, alpha: float, beta: float | None = None) -> Probe:
+def probe(surface: Surface, alpha: float, beta: float | None = None) -> Probe:
     """The nearest grid point to (α, β); β is ignored for 1D surfaces."""
     i = int(np.argmin(np.abs(np.asarray(surface.x) - alpha)))
     if surface.y is None:
@@ -211,7 +164,7 @@ def probe(surface: SurfaceLike, alpha: float, beta: float | None = None) -> Prob
     return Probe(float(surface.x[i]), float(surface.y[j]), (j, i), values)
 
 
-def centre_values(surface: SurfaceLike) -> dict[str, float]:
+def centre_values(surface: Surface) -> dict[str, float]:
     """Every metric at the grid point nearest the origin (the trained model)."""
     return probe(surface, 0.0, 0.0).values
 
@@ -227,5 +180,5 @@ def _format_value(name: str, value: float) -> str:
     return format_accuracy(value) if "acc" in name else f"{value:.4g}"
 
 
-def _where(surface: SurfaceLike) -> str:
+def _where(surface: Surface) -> str:
     return str(getattr(surface, "path", "") or "surface")

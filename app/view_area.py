@@ -21,7 +21,7 @@ from app.views.controls import DisplayControls
 from app.views.curve_1d import Curve1DView
 from app.views.heatmap import HeatmapView
 from app.views.surface_3d import Surface3DView
-from engine.errors import ConfigError, LossLabError
+from engine.errors import LossLabError
 from engine.storage.surface_file import Surface, load_surface
 
 
@@ -104,6 +104,7 @@ class ViewArea(QTabWidget):
     def show_surface(self, surface: Surface) -> None:
         """Show a surface in the views that fit it (2D: 3D + heatmap; 1D: curves)."""
         self.surface = surface
+        self._forget_foreign_metric(surface)
         self._maybe_log_scale(surface)
         if self.is_2d:
             self.view3d.set_surface(surface, self.settings)
@@ -169,10 +170,18 @@ class ViewArea(QTabWidget):
             return self.settings.metric
         return pick_metric(self.surface, self.settings.metric)
 
+    def _forget_foreign_metric(self, surface: Surface) -> None:
+        """A metric chosen for another surface does not follow to one without it: this one opens
+        with its own default metric (and the Metric box says so)."""
+        if self.settings.metric and self.settings.metric not in surface.values:
+            self.settings = self.settings.replace(metric="")
+            self.controls.set_settings(self.settings, emit=False)
+
     def compare_files(self, paths: list[str | Path]) -> None:
         """2 to 4 surface files side by side with linked cameras and one colour scale."""
         if not 2 <= len(paths) <= 4:
-            raise ConfigError("compare", len(paths), "2 to 4 surface files")
+            raise LossLabError(f"Compare shows 2 to 4 surfaces side by side; {len(paths)} "
+                               f"{'was' if len(paths) == 1 else 'were'} chosen. Select 2 to 4 surface files.")
         surfaces = [load_surface(p) for p in paths]
         self._maybe_log_scale(surfaces[0])
         self.compare.set_surfaces([(s, compare_title(s)) for s in surfaces], self.settings)

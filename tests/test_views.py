@@ -176,6 +176,44 @@ def test_heights_are_normalised_to_the_plane(show) -> None:
         assert np.ptp(z[drawn]) == pytest.approx(HEIGHT_FRACTION * 2.0, rel=1e-6)
 
 
+def test_fixing_the_colour_range_changes_colours_not_heights(show) -> None:
+    from app.views.surface_3d import Surface3DView
+
+    view = Surface3DView()
+    show(view)
+    view.set_surface(landscape(holes=False))
+    heights = np.array(view.scene.relief.points[:, 2])
+    view.apply_settings(view.settings.replace(color_range=(0.5, 3.0)))
+    assert np.array_equal(view.scene.relief.points[:, 2], heights)
+    assert tuple(view.scene.actors["relief"].mapper.scalar_range) == pytest.approx((0.5, 3.0))
+
+
+@pytest.mark.parametrize("changes", [{}, {"log_scale": True, "z_scale": 2.5, "contour_count": 7},
+                                     {"clamp_max": 20.0, "contour_count": 4}])
+def test_exported_png_shows_what_the_view_shows(show, tmp_path, changes) -> None:
+    """Same settings -> same z range, colour range, contour levels and relief height in the PNG."""
+    from app.display_data import contour_levels
+    from app.views.surface_3d import Surface3DView
+    from engine.export import ExportOptions
+    from engine.export.render import render_surface_png
+
+    surface = landscape(holes=True)
+    settings = DisplaySettings(metric="train_loss", **changes)
+    view = Surface3DView(settings=settings)
+    show(view)
+    view.set_surface(surface)
+    options = ExportOptions(metric="train_loss", log=settings.log_scale, zmax=settings.clamp_max,
+                            zscale=settings.z_scale, contours=settings.contour_count, size=(320, 240))
+    picture = render_surface_png(surface, tmp_path / "same.png", options)
+    heights = view.scene.heights
+    assert picture.z_range == pytest.approx((heights.low, heights.high))
+    assert picture.color_limits == pytest.approx(view.color_limits())
+    assert picture.levels == pytest.approx(contour_levels(settings, *view.color_limits()))
+    assert len(picture.levels) == settings.contour_count
+    assert picture.height == pytest.approx(heights.height)
+    assert (tmp_path / "same.png").stat().st_size > 1000
+
+
 def test_hover_reports_alpha_beta_and_metrics(show, qtbot) -> None:
     from PySide6.QtCore import QPoint
 

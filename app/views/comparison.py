@@ -15,10 +15,11 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from pyvistaqt import QtInteractor
 
 from app.display import DisplaySettings
-from app.display_data import SurfaceLike, accuracy_metric, centre_values, color_limits, format_accuracy
+from app.display_data import accuracy_metric, centre_values, color_limits, format_accuracy, z_range
 from app.views.camera import AutoFit, apply_camera, release_on_quit, save_screenshot, write_orbit_movie
 from app.views.scene import SurfaceScene
 from engine.errors import ConfigError
+from engine.storage.surface_file import Surface
 
 MAX_PANELS = 4
 
@@ -45,7 +46,7 @@ class PanelTitle:
         return "\n".join(lines)
 
 
-def title_from_surface(surface: SurfaceLike, name: str) -> PanelTitle:
+def title_from_surface(surface: Surface, name: str) -> PanelTitle:
     """Accuracies read at the grid centre (the trained model) when nothing better is known."""
     centre = centre_values(surface)
     test, train = accuracy_metric(surface, "test"), accuracy_metric(surface, "train")
@@ -70,7 +71,7 @@ class ComparisonView(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
 
-    def set_surfaces(self, items: Sequence[tuple[SurfaceLike, PanelTitle | str]],
+    def set_surfaces(self, items: Sequence[tuple[Surface, PanelTitle | str]],
                      settings: DisplaySettings | None = None) -> None:
         """Show ``items`` = [(surface, title or name), ...]; a name alone gets accuracies from the surface."""
         if not 2 <= len(items) <= MAX_PANELS:
@@ -118,10 +119,11 @@ class ComparisonView(QWidget):
     def _rebuild(self) -> None:
         displays = [scene.display_of(self.settings) for scene in self.scenes]
         self.shared_limits = color_limits(displays, self.settings)
+        shared_heights = z_range(displays, self.settings)  # one height scale: reliefs compare
         last = len(self.scenes) - 1
         self._title_actors = []
         for k, (scene, title) in enumerate(zip(self.scenes, self.titles)):
-            scene.refresh(self.settings, self.shared_limits)
+            scene.refresh(self.settings, self.shared_limits, shared_heights)
             scene.build(self.settings, self.shared_limits, scalar_bar=k == last)
             self.plotter.subplot(0, k)
             actor = self.plotter.add_text(title.text(), position="upper_edge", font_size=10, color="#202020",

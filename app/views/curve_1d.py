@@ -9,11 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.display import DisplaySettings
-from app.display_data import SurfaceLike, SurfaceSnapshot, probe
+from app.display_data import probe
+from app.views.elided_label import ElidedLabel
 from engine.errors import ConfigError
+from engine.storage.surface_file import Surface
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
@@ -34,7 +36,7 @@ class Curve1DView(QWidget):
     def __init__(self, parent: QWidget | None = None, settings: DisplaySettings | None = None) -> None:
         super().__init__(parent)
         self.settings = settings or DisplaySettings()
-        self.curves: dict[str, SurfaceSnapshot] = {}
+        self.curves: dict[str, Surface] = {}  # the view's own copies
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.loss_plot = self.graphics.addPlot(row=0, col=0)
@@ -47,26 +49,25 @@ class Curve1DView(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.25)
         self.legend = self.loss_plot.addLegend(labelTextColor="#202020", brush=pg.mkBrush(255, 255, 255, 200))
         self.legend.anchor(itemPos=(0.5, 0), parentPos=(0.5, 0), offset=(0, 5))  # loss valleys leave it free
-        self.info = QLabel("Open or compute a 1D surface to see its curves here.")
-        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info = ElidedLabel("Open or compute a 1D surface to see its curves here.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.info)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_move)
 
-    def set_surface(self, surface: SurfaceLike, name: str = "") -> None:
+    def set_surface(self, surface: Surface, name: str = "") -> None:
         """Show only ``surface`` (named ``name`` in the legend)."""
         self.curves.clear()
         self.add_surface(surface, name)
 
-    def add_surface(self, surface: SurfaceLike, name: str = "") -> None:
+    def add_surface(self, surface: Surface, name: str = "") -> None:
         """Overlay another 1D surface; a name already shown is replaced."""
         if surface.y is not None:
             raise ConfigError("surface", "2D", "a 1D surface (use the 3D or heatmap view for 2D ones)",
                               str(getattr(surface, "path", "") or "surface"))
         name = name or str(getattr(surface, "path", "") or f"curve {len(self.curves) + 1}")
-        self.curves[name] = SurfaceSnapshot.copy_of(surface)
+        self.curves[name] = surface.copy()
         self._redraw()
 
     def update_values(self, values: dict[str, np.ndarray], name: str | None = None) -> None:
@@ -102,7 +103,7 @@ class Curve1DView(QWidget):
             done = sum(int(np.isfinite(c.values[m]).sum()) for c in self.curves.values() for m in c.values)
             self.info.setText(f"{len(self.curves)} curve(s), {done} of {total} values computed.")
 
-    def _draw(self, curve: SurfaceSnapshot, metric: str, values: np.ndarray, colour: str, label: str) -> None:
+    def _draw(self, curve: Surface, metric: str, values: np.ndarray, colour: str, label: str) -> None:
         acc = is_accuracy(metric)
         plot = self.acc_plot if acc else self.loss_plot
         style = Qt.PenStyle.DashLine if "test" in metric else Qt.PenStyle.SolidLine

@@ -10,13 +10,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
 
 from app.display import DisplaySettings
 from app.display_data import (
     Probe,
-    SurfaceLike,
-    SurfaceSnapshot,
     color_limits,
     contour_levels,
     contour_lines,
@@ -25,7 +23,9 @@ from app.display_data import (
     pick_metric,
     probe,
 )
+from app.views.elided_label import ElidedLabel
 from engine.errors import ConfigError
+from engine.storage.surface_file import Surface
 
 PENDING_GREY = "#c4c4c4"
 
@@ -52,7 +52,7 @@ class HeatmapView(QWidget):
     def __init__(self, parent: QWidget | None = None, settings: DisplaySettings | None = None) -> None:
         super().__init__(parent)
         self.settings = settings or DisplaySettings()
-        self.surface: SurfaceSnapshot | None = None
+        self.surface: Surface | None = None  # the view's own copy
         self.metric_name = ""  # not "metric": that would shadow QWidget.metric()
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
@@ -77,21 +77,20 @@ class HeatmapView(QWidget):
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=colormap(self.settings.colormap),
                                    interactive=False, colorMapMenu=False)
         self.bar.setImageItem(self.image, insert_in=self.plot)
-        self.info = QLabel("Open or compute a 2D surface to see its map here.")
-        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info = ElidedLabel("Open or compute a 2D surface to see its map here.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.info)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_move)
 
-    def set_surface(self, surface: SurfaceLike, settings: DisplaySettings | None = None) -> None:
+    def set_surface(self, surface: Surface, settings: DisplaySettings | None = None) -> None:
         if surface.y is None:
             raise ConfigError("surface", "1D", "a 2D surface (use the curve view for 1D ones)",
                               str(getattr(surface, "path", "") or "surface"))
         if settings is not None:
             self.settings = settings
-        self.surface = SurfaceSnapshot.copy_of(surface)
+        self.surface = surface.copy()
         self._redraw()
         x, y = self.surface.x, self.surface.y
         self.plot.setRange(xRange=(x.min(), x.max()), yRange=(y.min(), y.max()), padding=0.02)

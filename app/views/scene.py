@@ -14,8 +14,6 @@ from scipy.interpolate import RegularGridInterpolator
 from app.display import DisplaySettings
 from app.display_data import (
     HeightMap,
-    SurfaceLike,
-    SurfaceSnapshot,
     contour_levels,
     contour_lines,
     display_values,
@@ -24,6 +22,7 @@ from app.display_data import (
     pick_metric,
 )
 from engine.errors import ConfigError
+from engine.storage.surface_file import Surface
 
 PBR_LIGHT_BOOST = 2.2
 LIFT = 0.004  # lines float this fraction of the height above the relief so they stay visible
@@ -60,7 +59,7 @@ class SurfaceScene:
     def __init__(self, plotter: pv.Plotter, index: tuple[int, int] = (0, 0)) -> None:
         self.plotter = plotter
         self.index = index
-        self.surface: SurfaceSnapshot | None = None
+        self.surface: Surface | None = None  # the scene's own copy
         self.metric = ""
         self.shown = np.empty(0)  # display values as drawn (after clamp, log, fill)
         self.heights: HeightMap | None = None
@@ -68,11 +67,11 @@ class SurfaceScene:
         self._bar_title = ""
 
     # ---- data -------------------------------------------------------------------------
-    def set_surface(self, surface: SurfaceLike, settings: DisplaySettings) -> None:
+    def set_surface(self, surface: Surface, settings: DisplaySettings) -> None:
         if surface.y is None:
             raise ConfigError("surface", "1D", "a 2D surface (use the curve view for 1D ones)",
                               str(getattr(surface, "path", "") or "surface"))
-        surface = self.surface = SurfaceSnapshot.copy_of(surface)
+        surface = self.surface = surface.copy()
         self.metric = pick_metric(surface, settings.metric)
         nx, ny = len(surface.x), len(surface.y)
         xx, yy = np.meshgrid(surface.x, surface.y)
@@ -90,15 +89,19 @@ class SurfaceScene:
         self.metric = pick_metric(self.surface, settings.metric)
         return display_values(self.surface.values[self.metric], settings)
 
-    def refresh(self, settings: DisplaySettings, limits: tuple[float, float]) -> None:
-        """Recompute every mesh from the surface's current values (in place, no new actors)."""
+    def refresh(self, settings: DisplaySettings, limits: tuple[float, float],
+                z_range: tuple[float, float]) -> None:
+        """Recompute every mesh from the surface's current values (in place, no new actors).
+
+        ``limits`` is the colour range, ``z_range`` the display values' range that sets the heights
+        (the data's: a fixed colour range changes colours, never the relief)."""
         surface = self.surface
         assert surface is not None
         shown = self.display_of(settings)
         if settings.fill_holes:
             shown = fill_for_display(shown)
         self.shown = shown
-        self.heights = height_map(surface.x, surface.y, limits, settings.z_scale)
+        self.heights = height_map(surface.x, surface.y, z_range, settings)
         self._refresh_relief(shown, self.heights)
         self._refresh_contours(settings, limits)
         self._refresh_path(settings)

@@ -3,7 +3,7 @@
 Usage::
 
     view = Surface3DView()
-    view.set_surface(surface)                 # engine Surface (or anything SurfaceLike)
+    view.set_surface(surface)                 # engine Surface (a copy is kept)
     view.update_values({"train_loss": arr})   # new points from a running job: in place
     view.apply_settings(settings)             # DisplaySettings from the controls panel
     view.set_camera("top"); view.screenshot("shot.png", (1600, 1200))
@@ -15,17 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 from pyvistaqt import QtInteractor
 from vtkmodules.vtkRenderingCore import vtkCellPicker
 
 from app.display import DisplaySettings
-from app.display_data import Probe, SurfaceLike, color_limits, probe
+from app.display_data import Probe, color_limits, probe, z_range
 from app.views.camera import AutoFit, apply_camera, release_on_quit, save_screenshot, write_orbit_movie
+from app.views.elided_label import ElidedLabel
 from app.views.scene import SurfaceScene
 from engine.errors import ConfigError
+from engine.storage.surface_file import Surface
 
 
 class Surface3DView(QWidget):
@@ -41,8 +43,7 @@ class Surface3DView(QWidget):
         release_on_quit(self.plotter)
         self.plotter.set_background("white", top="#dfe6ee")
         self.scene = SurfaceScene(self.plotter)
-        self.info = QLabel("Open or compute a surface to see it here.")
-        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info = ElidedLabel("Open or compute a surface to see it here.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plotter, 1)
@@ -58,7 +59,7 @@ class Surface3DView(QWidget):
     def has_surface(self) -> bool:
         return self.scene.surface is not None
 
-    def set_surface(self, surface: SurfaceLike, settings: DisplaySettings | None = None) -> None:
+    def set_surface(self, surface: Surface, settings: DisplaySettings | None = None) -> None:
         """Show ``surface`` (a copy is kept); the camera is reset to the iso preset."""
         if settings is not None:
             self.settings = settings
@@ -73,7 +74,7 @@ class Surface3DView(QWidget):
             raise ConfigError("surface", None, "a surface shown before its values are updated", "3D view")
         self.scene.set_values(values)
         limits = self.color_limits()
-        self.scene.refresh(self.settings, limits)
+        self.scene.refresh(self.settings, limits, self.z_range())
         self.scene.set_limits(limits)
         self.plotter.render()
         self.info.setText(self._summary())
@@ -86,14 +87,19 @@ class Surface3DView(QWidget):
             self._rebuild()
             self.plotter.camera_position = camera
             self.plotter.render()
+            self.info.setText(self._summary())  # the metric may have changed
 
     def color_limits(self) -> tuple[float, float]:
         """The colour range in display units (fixed in settings, else the data's min/max)."""
         return color_limits([self.scene.display_of(self.settings)], self.settings)
 
+    def z_range(self) -> tuple[float, float]:
+        """The drawn values' range in display units (sets the heights; never the fixed colour range)."""
+        return z_range([self.scene.display_of(self.settings)], self.settings)
+
     def _rebuild(self) -> None:
         limits = self.color_limits()
-        self.scene.refresh(self.settings, limits)
+        self.scene.refresh(self.settings, limits, self.z_range())
         self.scene.build(self.settings, limits, scalar_bar=True)
         self._picker.InitializePickList()
         self._picker.AddPickList(self.scene.actors["relief"])

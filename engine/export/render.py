@@ -1,23 +1,43 @@
 """Off-screen PNG pictures of a 2D surface (pyvista) and a 1D curve (matplotlib).
 
-A 2D picture is drawn at a fixed vertical aspect, so a loss of 0–20 over α ∈ [−1, 1] is
-readable without tuning: the displayed height range spans half the wider of the α/β
-ranges, times ``zscale``. Colours, contour lines and the scalar bar use the displayed
-height (log10 of the metric with ``log``), i.e. what the shape shows.
+A 2D picture follows the same height and colour rule as the app's 3D view and heatmap
+(:class:`engine.export.heights.HeightRule`): the data's z range is drawn at
+HEIGHT_FRACTION of the wider of the α/β ranges, times ``zscale``; colours and contour lines
+use the displayed height (log10 of the metric with ``log``), i.e. what the shape shows.
+So a PNG with the view's settings has the view's z range, colour range and contour levels.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import DataError
 from engine.export.grids import to_polydata
-from engine.export.heights import display_z, height_label
+from engine.export.heights import HeightRule, display_z, height_label
 from engine.export.options import ExportOptions
-from engine.export.surface_like import SurfaceLike, metric_values, surface_label
+from engine.export.surface_like import metric_values, surface_label
+from engine.storage.surface_file import Surface
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What a rendered 2D picture shows, in display units (for checks against the app's view)."""
+
+    z_range: tuple[float, float]
+    color_limits: tuple[float, float]
+    levels: np.ndarray
+    height: float  # scene units the z range spans
+
+
+def export_rule(options: ExportOptions) -> HeightRule:
+    """The height/colour rule of an export's options (the app builds the same from its settings)."""
+    return HeightRule(log=options.log, zmax=options.zmax, zscale=options.zscale,
+                      color_range=getattr(options, "color_range", None), contours=options.contours,
+                      levels=tuple(getattr(options, "levels", ()) or ()))
 
 
 def _use_headless_gl() -> None:
@@ -26,28 +46,32 @@ def _use_headless_gl() -> None:
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
-def render_surface_png(surface: SurfaceLike, out: Path, options: ExportOptions,
-                       clim: tuple[float, float] | None = None) -> None:
-    """A lit, colour-mapped 3D view of a 2D surface with contour lines, saved to ``out``.
+def surface_picture(surface: Surface, options: ExportOptions) -> tuple[object, Picture]:
+    """The mesh to draw (heights by the shared rule) and what it shows."""
+    rule = export_rule(options)
+    mesh = to_polydata(surface, options.metric, log=options.log, zmax=options.zmax)
+    if mesh.n_cells == 0:
+        raise DataError(f"{surface_label(surface)}: no drawable cell of {options.metric} (too few computed points)")
+    shown = rule.shown(metric_values(surface, options.metric))
+    z_range = rule.z_range([shown])
+    limits = rule.color_limits([shown])
+    scale = rule.vertical_scale(surface.x, surface.y, z_range)
+    heights = np.where(np.isfinite(shown), shown, z_range[0]).ravel()
+    mesh.point_data["z"] = heights
+    points = np.array(mesh.points)
+    points[:, 2] = (heights - z_range[0]) * scale
+    mesh.points = points
+    picture = Picture(z_range, limits, rule.contour_levels(*limits), scale * (z_range[1] - z_range[0]))
+    return mesh, picture
 
-    ``clim`` (displayed-height units) shares one colour range, contour levels and vertical
-    scale between pictures of several surfaces (a study's grid); by default the surface's own.
-    """
-    metric, log, zmax, zscale = options.metric, options.log, options.zmax, options.zscale
-    size, colormap, contours = options.size, options.colormap, options.contours
+
+def render_surface_png(surface: Surface, out: Path, options: ExportOptions) -> Picture:
+    """A lit, colour-mapped 3D view of a 2D surface with contour lines, saved to ``out``."""
+    metric, log, size = options.metric, options.log, options.size
     _use_headless_gl()
     import pyvista as pv
 
-    mesh = to_polydata(surface, metric, log=log, zmax=zmax)
-    if mesh.n_cells == 0:
-        raise DataError(f"{surface_label(surface)}: no drawable cell of {metric} (too few computed points)")
-    heights = np.asarray(mesh.point_data["z"])
-    drawable = heights[np.isfinite(heights)]
-    low, high = clim if clim is not None else (drawable.min(), drawable.max())  # ignores inf points
-    stretch = _vertical_aspect(mesh, high - low) * zscale
-    points = np.array(mesh.points)
-    points[:, 2] *= stretch
-    mesh.points = points
+    mesh, picture = surface_picture(surface, options)
     label = height_label(metric, log)
     font = min(size[0] / 1024, size[1] / 768)  # text keeps its share of the picture at any size
 
@@ -55,20 +79,21 @@ def render_surface_png(surface: SurfaceLike, out: Path, options: ExportOptions,
     try:
         plotter.set_background("white")
         plotter.add_mesh(
-            mesh, scalars="z", clim=(low, high), cmap=colormap,
+            mesh, scalars="z", clim=picture.color_limits, cmap=options.colormap,
             smooth_shading=True, specular=0.4, specular_power=20,
             scalar_bar_args={"title": label, "color": "black", "position_x": 0.25, "width": 0.5,
                              "title_font_size": max(6, round(18 * font)),
                              "label_font_size": max(6, round(14 * font)), "fmt": "%.3g", "n_labels": 4},
         )
-        _add_contours(plotter, mesh, low, high, contours)
-        _add_trajectory(plotter, surface, metric, log, zmax, stretch)
+        _add_contours(plotter, mesh, picture)
+        _add_trajectory(plotter, surface, metric, export_rule(options), picture)
         plotter.add_text(f"{surface_label(surface)} — {label}", position="upper_edge", color="black",
                          font_size=max(6, round(12 * font)))
         _look_from_above_a_side(plotter)
         plotter.screenshot(str(out))
     finally:
         plotter.close()
+    return picture
 
 
 def _look_from_above_a_side(plotter) -> None:
@@ -78,19 +103,11 @@ def _look_from_above_a_side(plotter) -> None:
     plotter.camera.zoom(1.15)
 
 
-def _vertical_aspect(mesh, height_range: float) -> float:
-    """Factor that draws the height range at half the wider horizontal range."""
-    x0, x1, y0, y1, _, _ = mesh.bounds
-    width = max(x1 - x0, y1 - y0) or 1.0
-    return 0.5 * width / height_range if height_range > 0 else 1.0
-
-
-def _add_contours(plotter, mesh, low: float, high: float, count: int) -> None:
+def _add_contours(plotter, mesh, picture: Picture) -> None:
     """Iso-lines of the displayed height, lifted a little so the surface does not hide them."""
-    if count <= 0 or high <= low:
+    if not picture.levels.size:
         return
-    levels = np.linspace(low, high, count + 2)[1:-1]
-    lines = mesh.contour(isosurfaces=list(levels), scalars="z")
+    lines = mesh.contour(isosurfaces=list(picture.levels), scalars="z")
     if lines.n_points == 0:
         return
     x0, x1, y0, y1, _, _ = mesh.bounds
@@ -98,9 +115,7 @@ def _add_contours(plotter, mesh, low: float, high: float, count: int) -> None:
     plotter.add_mesh(lines, color="black", line_width=1.2, opacity=0.6, show_scalar_bar=False)
 
 
-def _add_trajectory(
-    plotter, surface: SurfaceLike, metric: str, log: bool, zmax: float | None, stretch: float
-) -> None:
+def _add_trajectory(plotter, surface: Surface, metric: str, rule: HeightRule, picture: Picture) -> None:
     """The PCA training path (when stored) as a red line following the surface, epochs as dots."""
     import pyvista as pv
 
@@ -109,7 +124,8 @@ def _add_trajectory(
     if path is None or len(path) < 2 or not ascending:
         return
     path = np.asarray(path, dtype=np.float64)[:, :2]
-    z = display_z(metric_values(surface, metric), log=log, zmax=zmax)
+    z = rule.shown(metric_values(surface, metric))
+    stretch = picture.height / (picture.z_range[1] - picture.z_range[0])
     lift = 0.01 * max(np.ptp(surface.x), np.ptp(surface.y))
     # Sampled densely between epochs so the line follows the surface instead of cutting through it.
     steps = np.linspace(0.0, 1.0, 16, endpoint=False)
@@ -119,14 +135,14 @@ def _add_trajectory(
         keep = np.isfinite(heights)
         if keep.sum() < 2:
             return
-        on_surface = np.column_stack([points[keep], heights[keep] * stretch + lift])
+        on_surface = np.column_stack([points[keep], (heights[keep] - picture.z_range[0]) * stretch + lift])
         if draw == "line":
             plotter.add_mesh(pv.lines_from_points(on_surface), color="red", line_width=3)
         else:
             plotter.add_points(on_surface, color="red", point_size=8, render_points_as_spheres=True)
 
 
-def _heights_at(surface: SurfaceLike, z: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _heights_at(surface: Surface, z: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Bilinear heights at (α, β) points; next to an uncomputed point, the nearest grid value."""
     from scipy.interpolate import RegularGridInterpolator
 
@@ -137,7 +153,7 @@ def _heights_at(surface: SurfaceLike, z: np.ndarray, points: np.ndarray) -> np.n
     return np.where(np.isfinite(linear), linear, nearest)
 
 
-def render_curve_png(surface: SurfaceLike, out: Path, options: ExportOptions) -> None:
+def render_curve_png(surface: Surface, out: Path, options: ExportOptions) -> None:
     """A 1D curve (with its ± std band when averaged) as a line plot saved to ``out``."""
     metric, log, zmax, zscale = options.metric, options.log, options.zmax, options.zscale
     size, colormap = options.size, options.colormap

@@ -1,43 +1,27 @@
-"""What an exporter needs from a surface, and the checks every exporter shares.
+"""The checks every exporter shares, on the one surface type.
 
-``engine.storage.surface_file.Surface`` has these attributes; any object that has them
-(e.g. a surface still being computed in the app) can be exported too.
+Exports take :class:`engine.storage.surface_file.Surface`: a file's contents, a job's
+partial surface in the app and a view's copy are all that type (NaN = not computed).
+``SurfaceLike`` is its old name, kept for callers written before the types were merged.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 import numpy as np
 
 from engine.errors import ConfigError, RunFileError
+from engine.storage.surface_file import Surface
+
+SurfaceLike = Surface
 
 
-class SurfaceLike(Protocol):
-    """A 1D curve or 2D grid of metrics over direction coordinates (α along x, β along y).
-
-    2D: ``values[name][j, i]`` is the value at ``(x[i], y[j])``, shape ``(len(y), len(x))``.
-    1D: ``y`` is None and ``values[name]`` has shape ``(len(x),)``. NaN = not computed.
-    """
-
-    path: Any
-    x: np.ndarray
-    y: np.ndarray | None
-    values: dict[str, np.ndarray]
-    std: dict[str, np.ndarray]
-    attrs: dict
-    trajectory: np.ndarray | None
-    is_2d: bool
-    metric_names: list[str]
-
-
-def surface_label(surface: SurfaceLike) -> str:
+def surface_label(surface: Surface) -> str:
     """The surface's file name for titles, or 'surface' when it has no file."""
     path = str(getattr(surface, "path", "") or "")
     return path.replace("\\", "/").rsplit("/", 1)[-1] or "surface"
 
 
-def grid_shape(surface: SurfaceLike) -> tuple[int, ...]:
+def grid_shape(surface: Surface) -> tuple[int, ...]:
     """Shape every metric array must have: (len(y), len(x)) in 2D, (len(x),) in 1D."""
     if surface.is_2d:
         if surface.y is None:
@@ -46,7 +30,7 @@ def grid_shape(surface: SurfaceLike) -> tuple[int, ...]:
     return (len(surface.x),)
 
 
-def checked_array(surface: SurfaceLike, name: str, array: np.ndarray) -> np.ndarray:
+def checked_array(surface: Surface, name: str, array: np.ndarray) -> np.ndarray:
     """``array`` as float64 after checking it covers the grid point for point."""
     values = np.asarray(array, dtype=np.float64)
     expected = grid_shape(surface)
@@ -58,7 +42,7 @@ def checked_array(surface: SurfaceLike, name: str, array: np.ndarray) -> np.ndar
     return values
 
 
-def metric_values(surface: SurfaceLike, metric: str) -> np.ndarray:
+def metric_values(surface: Surface, metric: str) -> np.ndarray:
     """The raw values of ``metric``, or a ConfigError naming the metrics the surface holds."""
     if metric not in surface.values:
         available = ", ".join(surface.metric_names or sorted(surface.values)) or "none"
