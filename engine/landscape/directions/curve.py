@@ -108,7 +108,7 @@ def check_curve_ends(curve: StoredCurve, a: ParamVector, b: ParamVector, a_name:
 
 
 def curve_plane(a: ParamVector, b: ParamVector, curve: StoredCurve, a_name: str, b_name: str,
-                samples: int = 101) -> tuple[ParamVector, ParamVector, CurvePath]:
+                samples: int = 41) -> tuple[ParamVector, ParamVector, CurvePath]:
     """x = B - A, y = bend - A and the curve projected onto that plane."""
     if list(a) != list(curve.bends[0]):
         raise ConfigError("dir_type", "states", "'weights' with --via-curve: the curve's bends hold the "
