@@ -158,6 +158,9 @@ def _create(out: Path, source: ModelSource, options: SurfaceOptions, d: Directio
             "pca/path_y": d.pca.path[:, 1],
         }
         attrs["pca_scale"] = d.pca.scale
+    if d.curve is not None:  # drawn on the plane like the PCA path
+        extras = {"curve/t": d.curve.t, "curve/path_x": d.curve.path[:, 0], "curve/path_y": d.curve.path[:, 1],
+                  "curve/distance": d.curve.distance}
     create_surface_file(
         out,
         options.x_coordinates,

@@ -293,6 +293,8 @@ def _load_losslab(
         surface.trajectory = np.stack([f["pca/path_x"][()], f["pca/path_y"][()]], axis=1)
         surface.trajectory_epochs = f["pca/epochs"][()]
         surface.explained_variance = f["pca/explained_variance"][()]
+    if "curve" in f:  # a mode-connecting curve on the plane through its end points and bend
+        surface.trajectory = np.stack([f["curve/path_x"][()], f["curve/path_y"][()]], axis=1)
     return surface
 
 
