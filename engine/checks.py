@@ -34,34 +34,18 @@ class Applies:
     where: str
 
 
-# A setting that differs from its default where it has no effect is refused: it was meant to change
-# something, and training without it would be silently different from what the file asks for.
+# A model setting that differs from its default where it has no effect is refused: it was meant to
+# change the model, and training without it would silently differ from what the file asks for.
+# (Schedule and optimiser values that wait for another choice stay allowed: forms keep them when
+# the user switches, e.g. step_size while schedule = 'cosine'.)
 APPLIES = (
     Applies("model.skip", lambda c: c.model.arch in RESNETS, "arch = " + " | ".join(RESNETS)),
     Applies("model.taaf", lambda c: c.model.arch == "mlp", "arch = 'mlp'"),
     Applies("model.activation", lambda c: c.model.arch == "mlp", "arch = 'mlp' (conv nets use their published "
             "activations)"),
-    Applies("model.hidden", lambda c: c.model.arch == "mlp", "arch = 'mlp'"),
     Applies("model.width", lambda c: c.model.arch in CONV_NETS, "convolutional nets"),
     Applies("model.user", lambda c: c.model.arch == "user", "arch = 'user'"),
     Applies("model.user_kwargs", lambda c: c.model.arch == "user", "arch = 'user'"),
-    Applies("data.root", lambda c: c.data.source not in ("digits", "mnist1d"),
-            "data.source = 'cifar10' | 'mnist' | 'fashion-mnist' | 'tensors' (digits and mnist1d are built in)"),
-    Applies("data.test_fraction", lambda c: c.data.source == "digits", "data.source = 'digits'"),
-    Applies("bias.fraction", lambda c: c.bias.kind != "none", "bias.kind = 'mislabel' | 'size' | 'noise'"),
-    Applies("bias.class", lambda c: c.bias.kind in ("size", "noise"), "bias.kind = 'size' | 'noise'"),
-    Applies("bias.variance", lambda c: c.bias.kind == "noise", "bias.kind = 'noise'"),
-    Applies("train.nesterov", lambda c: c.train.optimizer == "sgd", "optimizer = 'sgd'"),
-    Applies("train.milestones", lambda c: c.train.schedule == "milestones", "schedule = 'milestones'"),
-    Applies("train.gamma", lambda c: c.train.schedule in ("milestones", "step"),
-            "schedule = 'milestones' | 'step'"),
-    Applies("train.step_size", lambda c: c.train.schedule == "step", "schedule = 'step'"),
-    Applies("train.restart_period", lambda c: c.train.schedule == "warm_restarts", "schedule = 'warm_restarts'"),
-    Applies("train.restart_mult", lambda c: c.train.schedule == "warm_restarts", "schedule = 'warm_restarts'"),
-    Applies("train.distance.sigma", lambda c: c.train.distance.strength > 0, "train.distance.strength > 0"),
-    Applies("train.distance.start_epoch", lambda c: c.train.distance.strength > 0,
-            "train.distance.strength > 0"),
-    Applies("train.distance.every", lambda c: c.train.distance.strength > 0, "train.distance.strength > 0"),
 )
 
 

@@ -38,7 +38,7 @@ class OutputError(LossLabError):
     """A file could not be written: disk full, no permission, a folder in the way, ..."""
 
 
-class UnsafeFileError(LossLabError):
+class UnsafeFileError(RunFileError, DataError):
     """A file asks to run code or build objects a data file never needs; it was not loaded."""
 
 

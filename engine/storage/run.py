@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,11 @@ from torch import Tensor, nn
 
 from engine.config import ExperimentConfig, from_toml_text
 from engine.errors import LossLabError, RunFileError
-from engine.storage.runfile import RUN_FORMAT, read_tensors
+from engine.storage import h5safe
+from engine.storage.runfile import RUN_FORMAT, read_tensors, refused_pickle
 
 Epoch = int | str
+DATA_ATTRS = ("input_shape", "num_outputs", "train_size", "test_size")
 
 
 def _open_run(path: Path) -> h5py.File:
@@ -40,21 +44,40 @@ class Run:
         # run file received from elsewhere must not do it unless the user says so.
         self.allow_user_code = allow_user_code
         with _open_run(self.path) as f:
-            self.attrs: dict[str, Any] = {k: _plain(v) for k, v in f.attrs.items()}
-            self.epochs: list[int] = sorted(int(k) for k in f["checkpoints"].keys())
-            self.metrics: dict[str, np.ndarray] = {k: f["metrics"][k][()] for k in f["metrics"].keys()}
-            self.bias: dict[str, Any] = _read_group(f["bias"]) if "bias" in f else {"kind": "none"}
-            self.dataset_info: dict[str, Any] = {
-                "classes": [c.decode() for c in f["data/classes"][()]],
-                **{k: _plain(v) for k, v in f["data"].attrs.items()},
-            }
-            self.dataset_info["input_shape"] = tuple(int(v) for v in self.dataset_info["input_shape"])
+            self._read_header(f)
         try:
             self.config: ExperimentConfig = from_toml_text(self.attrs["config_toml"], str(self.path))
         except LossLabError as exc:
             raise RunFileError(f"'{self.path}': stored experiment is invalid ({exc})") from exc
         if not self.epochs:
-            raise RunFileError(f"'{self.path}': holds no checkpoint yet")
+            raise RunFileError(f"'{self.path}': holds no checkpoint yet (training stopped before its first "
+                               "checkpoint); train again with --overwrite")
+
+    def _read_header(self, f: h5py.File) -> None:
+        """Everything but the checkpoints' tensors, each part checked before it is read."""
+        path = self.path
+        self.attrs: dict[str, Any] = {k: _plain(v) for k, v in f.attrs.items()}
+        h5safe.attr(f, "config_toml", path, "the experiment the run was trained with")
+        checkpoints = h5safe.group(f, "checkpoints", path, "the model weights per epoch")
+        try:
+            self.epochs: list[int] = sorted(int(k) for k in checkpoints.keys())
+        except ValueError as exc:
+            raise RunFileError(f"'{path}': checkpoint names must be epoch numbers ({exc})") from exc
+        metrics = h5safe.group(f, "metrics", path, "the per-epoch records")
+        self.metrics: dict[str, np.ndarray] = {k: h5safe.read(metrics, k, path) for k in metrics.keys()}
+        self.bias: dict[str, Any] = _read_group(f["bias"], path) if "bias" in f else {"kind": "none"}
+        data = h5safe.group(f, "data", path, "the data set description")
+        classes = h5safe.read(data, "classes", path, kinds="SOU", ndim=1, what="the class names")
+        self.dataset_info: dict[str, Any] = {
+            "classes": [c.decode(errors="replace") if isinstance(c, bytes) else str(c) for c in classes],
+            **{k: _plain(v) for k, v in data.attrs.items()},
+        }
+        for key in DATA_ATTRS:
+            h5safe.attr(data, key, path)
+        try:
+            self.dataset_info["input_shape"] = tuple(int(v) for v in np.ravel(self.dataset_info["input_shape"]))
+        except (TypeError, ValueError) as exc:
+            raise RunFileError(f"'{path}': attribute 'input_shape' of /data is not a list of sizes") from exc
 
     @property
     def final_epoch(self) -> int:
@@ -62,7 +85,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        return str(self.attrs.get("status", "unknown"))
+        return run_status(self.attrs)
 
     def resolve_epoch(self, epoch: Epoch) -> int:
         if epoch in ("final", "last", -1):
@@ -81,7 +104,7 @@ class Run:
     def state_dict(self, epoch: Epoch = "final") -> dict[str, Tensor]:
         number = self.resolve_epoch(epoch)
         with _open_run(self.path) as f:
-            return read_tensors(f[f"checkpoints/{number}"])
+            return read_tensors(h5safe.group(f, f"checkpoints/{number}", self.path), self.path)
 
     def build_model(self) -> nn.Module:
         from engine.models import build_model
@@ -119,6 +142,30 @@ class Run:
         return list(self.dataset_info["classes"])
 
 
+INTERRUPTED = "interrupted (the training process ended before finishing); continue it with --resume"
+
+
+def run_status(attrs: dict[str, Any]) -> str:
+    """The stored status, except that "running" by a process that no longer exists is "interrupted"."""
+    status = str(attrs.get("status", "unknown"))
+    if status != "running":
+        return status
+    pid, host = attrs.get("pid"), attrs.get("host")
+    if pid is None or host != socket.gethostname():
+        return "running (or interrupted: it was trained on another machine)" if pid is not None else status
+    return status if _process_alive(int(pid)) else INTERRUPTED
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True
+
+
 def load_checkpoint(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
     """Load ``state`` into ``model`` or explain which keys or shapes do not fit."""
     own = model.state_dict()
@@ -146,7 +193,7 @@ def load_state_file(path: str | Path) -> dict[str, Tensor]:
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # unpickling errors come in many types
-        raise RunFileError(f"'{path}': not a safe PyTorch state dict ({type(exc).__name__}: {exc})") from exc
+        raise refused_pickle(path, "PyTorch state dict", exc) from exc
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
@@ -162,10 +209,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _read_group(group: h5py.Group) -> dict[str, Any]:
+def _read_group(group: h5py.Group, path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {k: _plain(v) for k, v in group.attrs.items()}
     for key in group.keys():
-        out[key] = group[key][()]
+        out[key] = h5safe.read(group, key, path)
     return out
 
 

@@ -18,7 +18,11 @@ epoch in flight unwritten.
 from __future__ import annotations
 
 import io
+import os
 import platform
+import re
+import shutil
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ import numpy as np
 import torch
 
 from engine.bias import BiasRecord
-from engine.errors import RunFileError
+from engine.errors import LossLabError, OutputError, RunFileError, UnsafeFileError, is_disk_full
 
 RUN_FORMAT = "losslab-run"
 
@@ -60,31 +64,85 @@ def state_from_bytes(data: np.ndarray, source: str) -> Any:
     try:
         return torch.load(io.BytesIO(data.tobytes()), weights_only=True, map_location="cpu")
     except Exception as exc:  # pickle/unpickling errors come in many types
-        raise RunFileError(f"'{source}': stored training state is unreadable or unsafe ({exc})") from exc
+        raise refused_pickle(source, "stored training state", exc) from exc
 
 
-def read_tensors(group: h5py.Group) -> dict[str, torch.Tensor]:
-    """A checkpoint group as a state dict (0-d datasets such as BN step counters included)."""
-    return {key: torch.from_numpy(np.array(group[key][()])) for key in group.keys()}
+def refused_pickle(source: str | Path, what: str, exc: BaseException) -> LossLabError:
+    """Why torch refused a pickle, in our words: never torch's advice to set weights_only=False."""
+    text = str(exc)
+    found = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"global[: ]+['\"]?([\w.]+)", text, re.IGNORECASE)
+    if found:
+        return UnsafeFileError(f"'{source}': not a safe {what}: it asks to build {found.group(1)}, which plain "
+                               "tensors never need (it could run code); refused, nothing from it was executed")
+    reason = next((line.strip() for line in text.splitlines()
+                   if line.strip() and "weights_only" not in line and "torch.load" not in line), type(exc).__name__)
+    return RunFileError(f"'{source}': {what} is unreadable ({reason})")
+
+
+def read_tensors(group: h5py.Group, path: str | Path = "") -> dict[str, torch.Tensor]:
+    """A checkpoint group as a state dict (0-d datasets such as BN step counters included); each
+    dataset's dtype and size are checked before it is read."""
+    from engine.storage import h5safe
+
+    source = path or group.file.filename
+    return {key: torch.from_numpy(np.array(h5safe.read(group, key, source))) for key in group.keys()}
+
+
+HDF5_MARGIN = 256 * 1024  # metadata, chunk indexes and free-space bookkeeping around each write
+RUNNING = "running"
 
 
 class RunWriter:
-    """Appends to a run file; every method opens, writes, flushes and closes."""
+    """Appends to a run file; every method opens, writes, flushes and closes.
+
+    Before each write the free disk space is compared with what the write needs: HDF5 cannot
+    recover from a failed write (it may crash the process when the file is closed), so a write
+    that would not fit is refused before the file is opened and every stored epoch stays valid.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.disk_full = False
 
     @contextmanager
-    def _open(self, mode: str = "a"):
-        with h5py.File(self.path, mode) as f:
-            yield f
-            f.flush()
+    def _open(self, mode: str = "a", nbytes: int = 0):
+        self._ensure_space(nbytes)
+        try:
+            with h5py.File(self.path, mode) as f:
+                yield f
+                f.flush()
+        except (OSError, RuntimeError) as exc:
+            if not is_disk_full(exc):
+                raise
+            self.disk_full = True
+            raise OutputError(f"'{self.path}': cannot write: the disk is full; {self.kept()}") from exc
+
+    def _ensure_space(self, nbytes: int) -> None:
+        needed = int(nbytes * 1.25) + HDF5_MARGIN
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        free = shutil.disk_usage(folder).free
+        if free < needed:
+            self.disk_full = True
+            raise OutputError(f"'{self.path}': cannot write: the disk is full ({_mib(free)} free, the next "
+                              f"record needs about {_mib(needed)}); {self.kept()}")
+
+    def kept(self) -> str:
+        """What a reader finds in the file now, for messages after a refused write."""
+        try:
+            with h5py.File(self.path, "r") as f:
+                epochs = sorted(int(k) for k in f["checkpoints"].keys())
+        except (OSError, KeyError, ValueError):
+            return "nothing was written"
+        if not epochs:
+            return "no checkpoint was written yet"
+        return (f"the file keeps checkpoints up to epoch {epochs[-1]}; free some space and continue with "
+                "--resume")
 
     def create(self, config_toml: str, meta: dict[str, str], data_info: dict[str, Any]) -> None:
         with self._open("w") as f:
             f.attrs["format"] = RUN_FORMAT
             f.attrs["config_toml"] = config_toml
-            f.attrs["status"] = "running"
+            _mark_running(f)
             for key, value in meta.items():
                 f.attrs[key] = str(value)
             data = f.create_group("data")
@@ -109,7 +167,11 @@ class RunWriter:
     def write_epoch(self, epoch: int, metrics: dict[str, Any], state: dict[str, torch.Tensor] | None,
                     resume_state: Any | None) -> None:
         """Metrics of ``epoch`` and, optionally, its checkpoint and the state needed to resume."""
-        with self._open() as f:
+        resume_bytes = None if resume_state is None else state_to_bytes(resume_state)
+        nbytes = sum(int(np.asarray(v).nbytes) for v in metrics.values()) * 4
+        nbytes += sum(t.numel() * t.element_size() for t in (state or {}).values())
+        nbytes += 0 if resume_bytes is None else resume_bytes.nbytes
+        with self._open(nbytes=nbytes) as f:
             for name, value in metrics.items():
                 _write_metric(f["metrics"], name, epoch, np.asarray(value, dtype=np.float64))
             if state is not None:
@@ -119,14 +181,15 @@ class RunWriter:
                 group = f.create_group(group_name)
                 for key, tensor in state.items():
                     group.create_dataset(key, data=tensor.detach().cpu().numpy())
-            if resume_state is not None:
+            if resume_bytes is not None:
                 if "resume" in f:
                     del f["resume"]
-                f.create_dataset("resume", data=state_to_bytes(resume_state))
+                f.create_dataset("resume", data=resume_bytes)
                 f["resume"].attrs["epoch"] = epoch
 
     def write_snapshots(self, snapshots: list[dict[str, torch.Tensor]], epochs: list[int]) -> None:
-        with self._open() as f:
+        nbytes = sum(t.numel() * t.element_size() for s in snapshots for t in s.values())
+        with self._open(nbytes=nbytes) as f:
             del f["distance"]
             group = f.create_group("distance")
             group.attrs["epochs"] = np.array(epochs, dtype=np.int64)
@@ -147,8 +210,24 @@ class RunWriter:
                     del f["checkpoints"][key]
 
     def set_status(self, status: str) -> None:
+        if self.disk_full:
+            return  # a full disk must not be written again; readers see the process is gone
         with self._open() as f:
-            f.attrs["status"] = status
+            if status == RUNNING:
+                _mark_running(f)
+            else:
+                f.attrs["status"] = status
+
+
+def _mark_running(f: h5py.File) -> None:
+    """Status "running" with the process that trains, so readers can tell a dead one from a live one."""
+    f.attrs["status"] = RUNNING
+    f.attrs["pid"] = os.getpid()
+    f.attrs["host"] = socket.gethostname()
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
 
 
 def _write_metric(group: h5py.Group, name: str, epoch: int, value: np.ndarray) -> None:

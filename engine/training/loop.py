@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +20,16 @@ import torch
 from torch import Tensor, nn
 
 from engine.bias import BiasRecord, prepare_data
+from engine.checks import check_data
 from engine.config import ExperimentConfig
 from engine.data import Dataset, augment_batch
 from engine.device import choose_threads, device_name, select_device
-from engine.errors import RunFileError, TrainingError
+from engine.errors import OutputError, RunFileError, TrainingError, output_error
 from engine.events import Cancelled, CancelToken, EventSink, ProgressEvent, Stopwatch, ignore_events
 from engine.models import build_model
+from engine.storage import h5safe
 from engine.storage.run import load_checkpoint
-from engine.storage.runfile import RunWriter, provenance, read_tensors, state_from_bytes
+from engine.storage.runfile import RUN_FORMAT, RunWriter, provenance, read_tensors, state_from_bytes
 from engine.training.distance import DistanceRegularizer
 from engine.training.evaluation import ensemble_accuracy, evaluate_split, parameter_norm, per_class_report
 from engine.training.losses import loss_function
@@ -59,6 +62,7 @@ class Trainer:
 
 def _build(cfg: ExperimentConfig, out: Path, device: torch.device) -> Trainer:
     data, record = prepare_data(cfg)
+    check_data(cfg, data.task, data.input_shape)
     data = data.to(device)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data.input_shape, data.num_outputs).to(device)
@@ -81,21 +85,39 @@ def _start_new(trainer: Trainer, device: torch.device) -> None:
     _finish_epoch(trainer, 0, seconds=0.0, running_loss=float("nan"))
 
 
+START_OVER = "start it again with --overwrite (this replaces the file)"
+
+
+def _resumable(out: Path) -> bool:
+    """Whether ``out`` holds a checkpoint to resume from; False for a run killed before its first
+    checkpoint (nothing in it is worth keeping, so training starts over)."""
+    try:
+        with h5py.File(out, "r") as f:
+            if f.attrs.get("format") != RUN_FORMAT:
+                raise RunFileError(f"'{out}': not a LossLab run file, so it cannot be resumed; choose another "
+                                   f"--out or {START_OVER}")
+            return "resume" in f
+    except OSError as exc:
+        raise RunFileError(f"'{out}': cannot resume: the file is not readable HDF5 (the training was probably "
+                           f"killed while creating it); {START_OVER}") from exc
+
+
 def _restore(trainer: Trainer, out: Path) -> int:
     """Load the last checkpoint and its training state; return its epoch."""
     try:
         with h5py.File(out, "r") as f:
             stored_toml = str(f.attrs.get("config_toml", ""))
-            fingerprint = f["data"].attrs.get("train_fingerprint")
-            if "resume" not in f:
-                raise RunFileError(f"'{out}': holds no resumable training state")
-            epoch = int(f["resume"].attrs["epoch"])
-            state_blob = f["resume"][()]
-            weights = read_tensors(f[f"checkpoints/{epoch}"])
-            snapshots = [read_tensors(f[f"distance/{i}"]) for i in sorted(f["distance"].keys(), key=int)]
-            snapshot_epochs = [int(e) for e in f["distance"].attrs.get("epochs", [])]
-    except (OSError, KeyError) as exc:
-        raise RunFileError(f"'{out}': cannot resume, the run file is damaged ({exc})") from exc
+            fingerprint = h5safe.group(f, "data", out).attrs.get("train_fingerprint")
+            epoch = int(h5safe.attr(h5safe.member(f, "resume", out), "epoch", out))
+            state_blob = h5safe.read(f, "resume", out, kinds="u", ndim=1)
+            weights = read_tensors(h5safe.group(f, f"checkpoints/{epoch}", out), out)
+            distance = h5safe.group(f, "distance", out)
+            snapshots = [read_tensors(distance[i], out) for i in sorted(distance.keys(), key=int)]
+            snapshot_epochs = [int(e) for e in distance.attrs.get("epochs", [])]
+    except (OSError, KeyError, ValueError) as exc:
+        raise RunFileError(f"'{out}': cannot resume, the run file is damaged ({exc}); {START_OVER}") from exc
+    except RunFileError as exc:
+        raise RunFileError(f"cannot resume: {exc}; {START_OVER}") from exc
     if stored_toml != trainer.cfg.to_toml():
         raise RunFileError(f"'{out}': was trained with a different experiment; resume needs the same "
                            "experiment file (or choose another --out)")
@@ -208,20 +230,32 @@ def train(cfg: ExperimentConfig, out: str | Path, *, device: str = "auto", resum
     out = Path(out)
     cfg.validate()
     cancel = cancel or CancelToken()
-    if out.exists() and not (resume or overwrite):
-        raise RunFileError(f"'{out}' already exists; pass resume=True (--resume) to continue it "
-                           "or overwrite=True (--overwrite) to replace it")
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True)
+    check_output(out, resume=resume, overwrite=overwrite)
     torch_device = select_device(device)
     trainer = _build(cfg, out, torch_device)
     torch.set_num_threads(choose_threads(cfg.train.threads, sum(p.numel() for p in trainer.model.parameters())))
-    start = _restore(trainer, out) if resume and out.exists() else None
+    start = _restore(trainer, out) if resume and out.exists() and _resumable(out) else None
     if start is None:
         _start_new(trainer, torch_device)
         start = 0
     _run_epochs(trainer, start, on_event, cancel)
     return out
+
+
+def check_output(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse an output path that cannot work, before any work starts."""
+    if out.is_dir():
+        raise OutputError(f"'{out}': is a folder; --out needs a run file name, e.g. '{out / 'run.h5'}'")
+    if out.exists() and not (resume or overwrite):
+        raise RunFileError(f"'{out}' already exists; pass resume=True (--resume) to continue it "
+                           "or overwrite=True (--overwrite) to replace it")
+    folder = out.parent if str(out.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass  # os.access says yes to root even on a read-only mount; a real file says the truth
+    except OSError as exc:
+        raise output_error(folder, exc, "choose another --out") from exc
 
 
 def _run_epochs(trainer: Trainer, start: int, on_event: EventSink, cancel: CancelToken) -> None:
@@ -236,10 +270,10 @@ def _run_epochs(trainer: Trainer, start: int, on_event: EventSink, cancel: Cance
                                    _epoch_line(epoch, epochs, metrics),
                                    {"epoch": epoch, "metrics": _scalars(metrics),
                                     "per_class": _per_class(metrics), "classes": trainer.data.classes}))
-    except Cancelled:
+    except (Cancelled, KeyboardInterrupt):
         trainer.writer.set_status("stopped by the user; resume continues from the last checkpoint")
         raise
-    except TrainingError as exc:
+    except (TrainingError, OutputError) as exc:
         trainer.writer.set_status(f"failed: {exc}")
         raise
     trainer.writer.set_status("complete")
