@@ -31,7 +31,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from engine.errors import RunFileError
+from engine.errors import RunFileError, is_disk_full, output_error
+from engine.storage import h5safe
 
 FORMAT = "losslab-surface"
 FORMAT_VERSION = 1
@@ -156,31 +157,40 @@ def create_surface_file(
     partial = path.with_name(path.name + ".partial")
     grid = _grid_shape(len(x), None if y is None else len(y))
     raw = (average, len(x)) if average > 1 else grid
-    with h5py.File(partial, "w") as f:
-        f.attrs.update(
-            {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "metrics": metrics,
-                "average_count": average,
-                **attrs,
-            }
-        )
-        f["xcoordinates"] = np.asarray(x, dtype=np.float64)
-        if y is not None:
-            f["ycoordinates"] = np.asarray(y, dtype=np.float64)
-        for group, tensors in directions.items():
-            for name, array in tensors.items():
-                f.create_dataset(f"directions/{group}/{name}", data=array)
-        for name, array in (extras or {}).items():
-            f[name] = array
-        nan = np.full(raw, np.nan)
-        for m in metrics:
-            f.create_dataset(m, data=np.full(grid, np.nan))
-            if average > 1:
-                f.create_dataset(f"{m}_std", data=np.full(grid, np.nan))
-                f.create_dataset(f"average/{m}", data=nan)
-        f.create_dataset("point_seconds", data=nan)
+    planes = len(metrics) * (3 if average > 1 else 1) + 1
+    h5safe.ensure_free_space(path, planes * int(np.prod(raw)) * 8
+                             + sum(np.asarray(a).nbytes for t in directions.values() for a in t.values()))
+    try:
+        with h5py.File(partial, "w") as f:
+            f.attrs.update(
+                {
+                    "format": FORMAT,
+                    "format_version": FORMAT_VERSION,
+                    "metrics": metrics,
+                    "average_count": average,
+                    **attrs,
+                }
+            )
+            f["xcoordinates"] = np.asarray(x, dtype=np.float64)
+            if y is not None:
+                f["ycoordinates"] = np.asarray(y, dtype=np.float64)
+            for group, tensors in directions.items():
+                for name, array in tensors.items():
+                    f.create_dataset(f"directions/{group}/{name}", data=array)
+            for name, array in (extras or {}).items():
+                f[name] = array
+            nan = np.full(raw, np.nan)
+            for m in metrics:
+                f.create_dataset(m, data=np.full(grid, np.nan))
+                if average > 1:
+                    f.create_dataset(f"{m}_std", data=np.full(grid, np.nan))
+                    f.create_dataset(f"average/{m}", data=nan)
+            f.create_dataset("point_seconds", data=nan)
+    except BaseException as exc:
+        partial.unlink(missing_ok=True)  # our own partial file must not keep the disk full
+        if isinstance(exc, (OSError, RuntimeError)) and is_disk_full(exc):
+            raise output_error(path, exc, "no partial file was left behind") from exc
+        raise
     os.replace(partial, path)
 
 
@@ -191,11 +201,11 @@ class SurfaceWriter:
         self.path = Path(path)
         self._file = _open(self.path, "r+")
         attrs = self._file.attrs
-        self.metrics = [str(m) for m in attrs["metrics"]]
+        self.metrics = [str(m) for m in np.ravel(h5safe.attr(self._file, "metrics", self.path))]
         self.average = int(attrs.get("average_count", 1))
         prefix = "average/" if self.average > 1 else ""
-        self._raw = {m: self._file[prefix + m][()] for m in self.metrics}
-        self.point_seconds = self._file["point_seconds"][()]
+        self._raw = {m: h5safe.read(self._file, prefix + m, self.path) for m in self.metrics}
+        self.point_seconds = h5safe.read(self._file, "point_seconds", self.path)
         self._dirty: set[int] = set()  # first indices (rows) with points not yet written
 
     @property
@@ -264,8 +274,8 @@ def load_surface(path: str | Path) -> Surface:
         if "xcoordinates" not in f:
             raise RunFileError(f"{path}: not a surface file (no 'xcoordinates' dataset)")
         attrs = _plain(dict(f.attrs))
-        x = f["xcoordinates"][()].astype(np.float64).ravel()
-        y = f["ycoordinates"][()].astype(np.float64).ravel() if "ycoordinates" in f else None
+        x = h5safe.read(f, "xcoordinates", path, kinds="iuf").astype(np.float64).ravel()
+        y = h5safe.read(f, "ycoordinates", path, kinds="iuf").astype(np.float64).ravel() if "ycoordinates" in f else None
         if attrs.get("format") == FORMAT:
             return _load_losslab(f, path, x, y, attrs)
         return _load_loss_landscape(f, path, x, y, attrs)
@@ -274,11 +284,15 @@ def load_surface(path: str | Path) -> Surface:
 def _load_losslab(
     f: h5py.File, path: Path, x: np.ndarray, y: np.ndarray | None, attrs: dict[str, Any]
 ) -> Surface:
-    metrics = [str(m) for m in attrs["metrics"]]
-    surface = Surface(path, x, y, {m: f[m][()] for m in metrics}, attrs, point_seconds=f["point_seconds"][()])
-    if int(attrs.get("average_count", 1)) > 1:
-        surface.std = {m: f[f"{m}_std"][()] for m in metrics}
-        surface.samples = {m: f[f"average/{m}"][()] for m in metrics}
+    metrics = [str(m) for m in np.ravel(h5safe.attr(f, "metrics", path, "the names of the stored metrics"))]
+    size = len(x) * (1 if y is None else len(y))
+    average = int(attrs.get("average_count", 1))
+    values = {m: h5safe.read(f, m, path, size=size) for m in metrics}
+    seconds = h5safe.read(f, "point_seconds", path, size=size * average, what="which points are computed")
+    surface = Surface(path, x, y, values, attrs, point_seconds=seconds)
+    if average > 1:
+        surface.std = {m: h5safe.read(f, f"{m}_std", path, size=size) for m in metrics}
+        surface.samples = {m: h5safe.read(f, f"average/{m}", path, size=size * average) for m in metrics}
     surface.attrs["compute_seconds"] = float(np.nansum(surface.point_seconds))
     if "directions" in f:
         surface.directions = {
@@ -305,7 +319,7 @@ def _load_loss_landscape(
     values = {}
     for name in _metric_datasets(f, int(np.prod(grid))):
         # C-ordered data filled in meshgrid(x, y) order: row j is y[j], whatever shape is declared
-        array = f[name][()].astype(np.float64).reshape(grid)
+        array = h5safe.read(f, name, path, size=int(np.prod(grid))).astype(np.float64).reshape(grid)
         values[name] = np.where(array == LL_NOT_COMPUTED, np.nan, array)
     if not values:
         raise RunFileError(
