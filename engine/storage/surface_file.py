@@ -274,11 +274,15 @@ def load_surface(path: str | Path) -> Surface:
         if "xcoordinates" not in f:
             raise RunFileError(f"{path}: not a surface file (no 'xcoordinates' dataset)")
         attrs = _plain(dict(f.attrs))
-        x = h5safe.read(f, "xcoordinates", path, kinds="iuf").astype(np.float64).ravel()
-        y = h5safe.read(f, "ycoordinates", path, kinds="iuf").astype(np.float64).ravel() if "ycoordinates" in f else None
+        x = _coordinates(f, "xcoordinates", path)
+        y = _coordinates(f, "ycoordinates", path) if "ycoordinates" in f else None
         if attrs.get("format") == FORMAT:
             return _load_losslab(f, path, x, y, attrs)
         return _load_loss_landscape(f, path, x, y, attrs)
+
+
+def _coordinates(f: h5py.File, name: str, path: Path) -> np.ndarray:
+    return h5safe.read(f, name, path, kinds="iuf").astype(np.float64).ravel()
 
 
 def _load_losslab(
