@@ -34,9 +34,10 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     if app is None:
         check_display()
         app = QApplication(argv if argv is not None else sys.argv[:1])
-    from app.resources import icon
+    from app.resources import app_icon
 
-    app.setWindowIcon(icon("view3d"))
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("losslab")  # Wayland/X11 match the window to packaging/losslab.desktop
     return app
 
 

@@ -1,4 +1,4 @@
-"""Icons (qtawesome) and experiment presets (resources/presets/*.toml)."""
+"""Icons (qtawesome, and LossLab's own bundled SVG) and experiment presets (bundled, see engine.resources)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import qtawesome as qta
 from PySide6.QtGui import QIcon
 
 from engine.config import ExperimentConfig, load_experiment
-
-PRESET_DIR = Path(__file__).resolve().parents[1] / "resources" / "presets"
+from engine.resources import icon_file, presets
 
 # One place that says which picture each action shows, so toolbar and menus agree.
 ICONS = {
@@ -42,13 +41,16 @@ def icon(name: str) -> QIcon:
     return qta.icon(ICONS[name])
 
 
-def preset_files(folder: Path = PRESET_DIR) -> dict[str, Path]:
-    """Preset name (file stem) -> TOML path, sorted by name."""
-    if not folder.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+def app_icon() -> QIcon:
+    """LossLab's own icon (window, task bar, desktop entry)."""
+    return QIcon(str(icon_file()))
 
 
-def load_preset(name: str, folder: Path = PRESET_DIR) -> ExperimentConfig:
+def preset_files() -> dict[str, Path]:
+    """Preset name -> bundled TOML path, sorted by name."""
+    return {name: entry.path for name, entry in presets().items()}
+
+
+def load_preset(name: str) -> ExperimentConfig:
     """Read one preset; a broken preset raises ConfigError naming the file."""
-    return load_experiment(preset_files(folder)[name])
+    return load_experiment(preset_files()[name])
