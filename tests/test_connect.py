@@ -212,3 +212,18 @@ def test_polychain_visits_its_bends():
     assert control_weights("polychain", 2, 1 / 3) == pytest.approx([0, 1, 0, 0])
     assert control_weights("polychain", 1, 0.75) == pytest.approx([0, 0.5, 0.5])
     assert control_weights("bezier", 1, 0.5) == pytest.approx([0.25, 0.5, 0.25])
+
+
+def test_the_surface_through_the_curve_holds_the_curve_and_its_losses(runs, curve, tmp_path):
+    from engine.landscape import SurfaceOptions, compute_surface
+    from engine.storage.surface_file import load_surface
+
+    options = SurfaceOptions(directions="interpolate", to=str(runs[1]), via_curve=str(curve.path), x="0:0.5:3",
+                             y="0:1:3", split="train", workers=1)
+    surface = load_surface(compute_surface(runs[0], options, tmp_path / "plane.h5"))
+    t = np.linspace(0, 1, 41)
+    np.testing.assert_allclose(surface.trajectory, np.stack([t**2, 2 * t * (1 - t)], axis=1), atol=1e-5)
+    middle = float(surface.values["train_loss"][1, 1])  # alpha = 0.25, beta = 0.5: the curve at t = 0.5
+    assert middle == pytest.approx(curve.values["curve"]["train_loss"][5], abs=1e-5)
+    with pytest.raises(ConfigError, match="via"):
+        SurfaceOptions(directions="interpolate", to=str(runs[1]), via_curve=str(curve.path), x="0:1:3")
