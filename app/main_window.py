@@ -21,7 +21,7 @@ from app.file_actions import FileActions
 from app.panels.experiment_panel import ExperimentPanel
 from app.panels.surface_panel import SurfacePanel
 from app.panels.training_panel import TrainingPanel
-from app.resources import icon
+from app.resources import app_icon
 from app.settings import AppSettings
 from app.view_area import ViewArea
 from app.worker import Job, JobError, JobRunner, JobState, preload_engine_libraries
@@ -49,7 +49,7 @@ class MainWindow(QMainWindow):
         preload_engine_libraries()  # before the 3D view creates its GL context
         super().__init__()
         self.setWindowTitle("LossLab")
-        self.setWindowIcon(icon("view3d"))
+        self.setWindowIcon(app_icon())
         self.setObjectName("losslab_main_window")
         self.settings = settings or AppSettings()
         self.worker = JobRunner(self)

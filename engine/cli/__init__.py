@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 DEBUG_HELP = "show Python tracebacks instead of one-line messages"
-SUBCOMMANDS = ("train", "info", "surface", "export", "demo", "flatness", "connect", "study")
+SUBCOMMANDS = ("train", "info", "surface", "export", "demo", "flatness", "connect", "study", "presets")
 
 
 def build_parser(extra_commands: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
