@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,12 @@ from engine.events import CancelToken, EventSink, ProgressEvent, Stopwatch, igno
 from engine.landscape.directions.build import Directions, build_directions
 from engine.landscape.directions.params import ParamVector, to_numpy
 from engine.landscape.directions.source import ModelSource, as_source
+from engine.landscape.distribution.pool import ParallelRunner, WorkerStartError, defined_in_main, plan_workers
 from engine.landscape.distribution.shards import merge_leftover_shards
-from engine.landscape.evaluation.evaluate import PointEvaluator, metric_names, resolve_device, select_subset
+from engine.landscape.evaluation.evaluate import extra_metric_names, metric_names, resolve_device, select_subset
+from engine.landscape.evaluation.runner import ChunkRunner, EvaluatorSpec, InProcessRunner, point_chunks
 from engine.landscape.grid import STRIDES, averaged_order, axis_levels, progressive_order
+from engine.landscape.hessian_metrics import option_metrics
 from engine.landscape.options import SurfaceOptions
 from engine.storage.surface_file import (
     SurfaceWriter,
@@ -37,6 +40,7 @@ from engine.storage.surface_file import (
 from engine.version import __version__
 
 FLUSH_SECONDS = 1.0
+WORKER_OVERHEAD_BYTES = 256 << 20  # a worker's torch, activations and allocator headroom
 STAGE = "surface"
 
 
@@ -50,6 +54,7 @@ def compute_surface(
     cancel: CancelToken | None = None,
     open_run: Callable[[str], ModelSource] = as_source,
     select: Callable[[list], list] | None = None,
+    extra_metrics: Sequence[Any] = (),
 ) -> Path:
     """Evaluate every missing point of the surface ``options`` describes into ``out``.
 
@@ -59,13 +64,16 @@ def compute_surface(
     each batch of points written. Cancelling keeps a valid partial file and raises Cancelled.
     ``select`` keeps a part of the missing points (one process's share of a torchrun job, see
     :mod:`engine.landscape.distribution.distributed`); shards such a job left next to ``out`` are merged first.
+    ``extra_metrics`` adds per-point metrics (see :func:`engine.landscape.evaluation.evaluate.extra_metric_names`).
+    On a CPU the points are evaluated by ``options.workers`` processes (0 = one per usable core).
     """
     source, out = as_source(subject), Path(out)
+    extra_metrics = (*extra_metrics, *option_metrics(options, source.loss))  # --hessian: max_eig, min_eig
     stored = _existing_attrs(out)
     if stored is None:
         custom = directions is not None
         directions = directions or build_directions(source, options, open_run)
-        _create(out, source, options, directions, custom)
+        _create(out, source, options, directions, custom, extra_metrics)
     else:
         directions = _resume_directions(out, stored, source, options, directions)
     merge_leftover_shards(out)  # points of an interrupted torchrun job
@@ -80,10 +88,15 @@ def compute_surface(
             ProgressEvent(STAGE, 0, len(todo), 0.0, f"surface: {len(todo)} points to compute{note} -> {out}")
         )
         if todo:
-            evaluator = _evaluator(source, options, directions, _stored_batch_size(stored))
-            writer.set_attr("evaluator", evaluator.record.to_json())  # how this session computed
-            _evaluate(evaluator, writer, todo, len(options.x_coordinates), on_event, cancel,
-                      _level_ends(todo, options))
+            spec = _spec(source, options, directions, _stored_batch_size(stored), extra_metrics)
+            runner = _runner(spec, options, len(todo), on_event)
+            try:
+                writer.set_attr("evaluator", runner.record.to_json())  # how this session computed
+                _evaluate(runner, writer, todo, len(options.x_coordinates), on_event, cancel,
+                          _level_ends(todo, options))
+            finally:
+                writer.set_attr("evaluator", runner.record.to_json())  # workers may have joined
+                runner.close()
     finally:
         writer.close()
     return out
@@ -98,10 +111,10 @@ def _stored_batch_size(stored: dict[str, Any] | None) -> int:
         return 0
 
 
-def _evaluator(source: ModelSource, options: SurfaceOptions, directions: Directions,
-               resumed_batch_size: int = 0) -> PointEvaluator:
+def _spec(source: ModelSource, options: SurfaceOptions, directions: Directions, resumed_batch_size: int,
+          extra_metrics: Sequence[Any]) -> EvaluatorSpec:
     data = select_subset({s: source.read_split(s) for s in options.splits}, options.subset, options.seed)
-    return PointEvaluator(
+    return EvaluatorSpec(
         source.model(_origin_epoch(source, options, directions)),
         directions,
         data,
@@ -111,7 +124,30 @@ def _evaluator(source: ModelSource, options: SurfaceOptions, directions: Directi
         options.bn_train_mode,
         precision=options.precision,
         compile=options.compile,
+        extra_metrics=tuple(extra_metrics),
     )
+
+
+def _runner(spec: EvaluatorSpec, options: SurfaceOptions, points: int, on_event: EventSink) -> ChunkRunner:
+    """Worker processes where there is more than one core to use (see engine.landscape.distribution.pool),
+    else this process. Workers that cannot start (e.g. a model class only this process can import)
+    leave the points to this process: slower, the same numbers."""
+    parameters = sum(t.numel() for t in spec.directions.origin.values())
+    plan = plan_workers(options.workers, options.threads, spec.device.type, points,
+                        bytes_per_worker=parameters * 4 * 6 + WORKER_OVERHEAD_BYTES)
+
+    def say(message: str) -> None:
+        on_event(ProgressEvent(STAGE, 0, points, 0.0, f"surface: {message}"))
+
+    if plan.workers > 1 and defined_in_main(spec):
+        say("the model's class is defined in the main script, which worker processes cannot import; "
+            "evaluating in this process (define it in a module to use every core)")
+    elif plan.workers > 1:
+        try:
+            return ParallelRunner(spec, plan, eager_pool=options.workers > 1, on_message=say)
+        except WorkerStartError as exc:
+            say(f"{exc}; evaluating in this process instead")
+    return InProcessRunner(spec, plan.threads)
 
 
 def _origin_epoch(source: ModelSource, options: SurfaceOptions, directions: Directions) -> int:
@@ -129,7 +165,8 @@ def _existing_attrs(out: Path) -> dict[str, Any] | None:
     return attrs
 
 
-def _create(out: Path, source: ModelSource, options: SurfaceOptions, d: Directions, custom: bool) -> None:
+def _create(out: Path, source: ModelSource, options: SurfaceOptions, d: Directions, custom: bool,
+            extra_metrics: Sequence[Any] = ()) -> None:
     classification = all(not source.read_split(s)[1].dtype.is_floating_point for s in options.splits)
     groups = {"x": _stacked(d.xs)} | ({"y": to_numpy(d.y)} if d.y is not None else {})
     attrs = {
@@ -165,7 +202,7 @@ def _create(out: Path, source: ModelSource, options: SurfaceOptions, d: Directio
         out,
         options.x_coordinates,
         options.y_coordinates,
-        metric_names(options.splits, classification),
+        metric_names(options.splits, classification) + extra_metric_names(extra_metrics),
         groups,
         attrs,
         extras,
@@ -255,7 +292,7 @@ def _first_levels(n: int) -> list[int]:
 
 
 def _evaluate(
-    evaluator: PointEvaluator,
+    runner: ChunkRunner,
     writer: SurfaceWriter,
     todo: list,
     row: int,
@@ -266,18 +303,14 @@ def _evaluate(
     """Evaluate ``todo`` in order, writing at least every ``row`` points or FLUSH_SECONDS, and
     whenever a level of the grid is complete."""
     clock, batch, last_flush, done = Stopwatch(), [], time.perf_counter(), 0
+    chunks = point_chunks([(alpha, beta, k) for _, alpha, beta, k in todo], runner.record.points_per_forward, row)
     try:
-        step = min(evaluator.points_per_forward, row)  # several points per forward for small models
-        for first in range(0, len(todo), step):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            chunk, start = todo[first : first + step], time.perf_counter()
-            results = evaluator.evaluate_many([(alpha, beta, k) for _, alpha, beta, k in chunk])
-            seconds = (time.perf_counter() - start) / len(chunk)
-            for (index, *_), values in zip(chunk, results):
+        for results, seconds in runner.run(chunks, cancel):
+            first = done
+            for (index, *_), values in zip(todo[first : first + len(results)], results):
                 writer.record(index, values, seconds)
                 batch.append((index, values))
-            done += len(chunk)
+            done += len(results)
             level_done = any(first < end <= done for end in level_ends)
             if len(batch) >= row or level_done or time.perf_counter() - last_flush >= FLUSH_SECONDS:
                 _flush(writer, batch, done, len(todo), clock(), on_event)

@@ -22,6 +22,7 @@ and the next job, with any number of processes, merges them and computes only th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import time
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from engine.device import usable_cores
 from engine.errors import ConfigError, LossLabError, RunFileError
 from engine.events import EventSink, ProgressEvent, Stopwatch, ignore_events
 from engine.landscape.directions.build import Directions
@@ -108,6 +110,7 @@ def compute_surface_distributed(
     payload of the merged points as :func:`compute_surface` sends them); the others stay quiet.
     """
     source, out = as_source(subject), Path(out)
+    options = cores_per_process(options, world)
     backend, flag_device = _join_device(options, world)
     dist.init_process_group(
         backend, init_method="env://", rank=world.rank, world_size=world.size, timeout=STARTUP_TIMEOUT
@@ -116,6 +119,15 @@ def compute_surface_distributed(
         return _run(source, options, out, world, flag_device, on_event if world.is_main else ignore_events)
     finally:
         dist.destroy_process_group()
+
+
+def cores_per_process(options: SurfaceOptions, world: World) -> SurfaceOptions:
+    """The processes torchrun started on one machine share its cores: each gets its part as
+    worker processes (unless ``workers`` was given), so the machine is used but not oversubscribed."""
+    if options.workers > 0:
+        return options
+    threads = max(1, options.threads)
+    return dataclasses.replace(options, workers=max(1, usable_cores() // (world.local_size * threads)))
 
 
 def plan_devices(device_type: str, world: World, gpus: int) -> tuple[str, int | None]:

@@ -17,9 +17,8 @@ values depend on the batch size, nothing is folded) and never updates the runnin
 
 from __future__ import annotations
 
-import ctypes
-import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,6 +65,16 @@ def select_subset(data: Data, size: int, seed: int) -> dict[str, tuple[Tensor, T
     return out
 
 
+def extra_metric_names(extra_metrics: Sequence[Any]) -> list[str]:
+    """Names of the per-point metrics beyond loss and accuracy (e.g. Hessian eigenvalues).
+
+    An extra metric is a picklable object with ``names: tuple[str, ...]`` and
+    ``__call__(evaluator) -> dict[str, float]``, called with the evaluator's model already at
+    the point (outside inference mode, so it may use autograd); worker processes get a copy.
+    """
+    return [name for extra in extra_metrics for name in extra.names]
+
+
 def metric_names(splits: tuple[str, ...] | list[str], classification: bool) -> list[str]:
     """``train_loss, train_acc, test_loss, test_acc`` (no accuracy for regression)."""
     return [f"{s}_{m}" for s in splits for m in (("loss", "acc") if classification else ("loss",))]
@@ -96,14 +105,17 @@ class PointEvaluator:
         channels_last: bool | None = None,
         points_per_forward: int = 0,
         precompute_input: bool = True,
+        extra_metrics: Sequence[Any] = (),
     ) -> None:
-        _tune_allocator()
         self.device = device
+        self.extra_metrics = tuple(extra_metrics)
         self.loss_fn = evaluation_loss(loss)
         self._autocast = autocast_dtype(precision, device)
         self.data = {s: (x.to(device), y.to(device)) for s, (x, y) in data.items()}
         self.classification = all(not y.dtype.is_floating_point for _, y in self.data.values())
-        self.metric_names = metric_names(list(self.data), self.classification)
+        self.metric_names = metric_names(list(self.data), self.classification) + extra_metric_names(
+            self.extra_metrics
+        )
         self.model = _prepare_model(model, device, bn_train_mode)
         self.record = SpeedRecord(
             device=str(device),
@@ -239,6 +251,15 @@ class PointEvaluator:
 
     def evaluate_many(self, points: Sequence[Point]) -> list[dict[str, float]]:
         """Metrics at each ``(alpha, beta, direction)``, several per forward pass where that was chosen."""
+        results = self._loss_metrics(points)
+        if self.extra_metrics:
+            for point, result in zip(points, results):
+                self.set_point(*point)
+                for extra in self.extra_metrics:
+                    result.update(extra(self))
+        return results
+
+    def _loss_metrics(self, points: Sequence[Point]) -> list[dict[str, float]]:
         if self.batched is None:
             return [self.evaluate(*point) for point in points]
         size, results = self.batched.size, []
@@ -249,7 +270,8 @@ class PointEvaluator:
             for point, result in zip(points, results):
                 self.set_point(*point)
                 result.update(self.evaluate_current(self._per_point_splits))
-        return [{m: r[m] for m in self.metric_names} for r in results]  # the usual metric order
+        names = metric_names(list(self.data), self.classification)
+        return [{m: r[m] for m in names} for r in results]  # the usual metric order
 
     def evaluate_current(self, splits: Sequence[str] | None = None) -> dict[str, float]:
         """Metrics at the current parameters, of ``splits`` (default: all)."""
@@ -283,23 +305,3 @@ def _prepare_model(model: nn.Module, device: torch.device, bn_train_mode: bool) 
                 m.train()
                 m.track_running_stats = False
     return model
-
-
-_ALLOCATOR_TUNED = False
-
-
-def _tune_allocator() -> None:
-    """glibc maps and unmaps activation buffers every batch; larger thresholds cut eager
-    forward time by ~40 % (measured here: see README "Speed"). Harmless elsewhere."""
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED or not sys.platform.startswith("linux"):
-        return
-    _ALLOCATOR_TUNED = True
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-        libc.mallopt(m_mmap_threshold, 32 << 20)
-        libc.mallopt(m_trim_threshold, 1 << 30)
-        libc.mallopt(m_top_pad, 256 << 20)
-    except (OSError, AttributeError):
-        pass

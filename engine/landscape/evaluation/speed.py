@@ -62,6 +62,7 @@ class SpeedRecord:
     compile_error: str = ""
     autocast: str = "off"
     points_per_forward: int = 1
+    workers: int = 1  # processes that evaluated points, each with ``threads`` threads
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
