@@ -217,7 +217,7 @@ def _item(value: Any, tp: Any, meta: Mapping[str, Any], key: str, source: str) -
     try:
         value = _scalar(value, tp)
         if "choices" in meta and value not in meta["choices"]:
-            raise ValueError("one of " + ", ".join(map(repr, meta["choices"])))
+            raise ValueError("one of " + ", ".join(map(str, meta["choices"])))
         if tp in (int, float):
             _bounds(value, tp, meta)
     except ValueError as exc:
@@ -437,7 +437,8 @@ def _cli_help(s: Setting) -> str:
     return (words + ")").replace("%", "%%")  # argparse formats help with %
 
 
-def _text_parser(s: Setting) -> Callable[[str], Any]:
+def _text_parser(s: Setting) -> Callable[[str], Any] | None:
+    """How command-line text becomes the field's value (None: the text is the value)."""
     if "parse" in s.meta:
         return s.meta["parse"]
     tp = s.base
@@ -446,14 +447,25 @@ def _text_parser(s: Setting) -> Callable[[str], Any]:
     if typing.get_origin(tp) in (list, tuple):
         item = typing.get_args(tp)[0]
         return lambda text: [item(t) for t in text.replace(";", ",").split(",") if t.strip()]
-    return str
+    return None
 
 
-def _metavar(s: Setting) -> str | None:
+def _from_text(s: Setting, text: Any) -> Any:
+    parse = _text_parser(s)
+    if parse is None or not isinstance(text, str):
+        return text
+    try:
+        return parse(text)
+    except ValueError:
+        expected = _WORDS.get(s.base) or f"a comma-separated list of {_PLURALS.get(typing.get_args(s.base)[0])}"
+        raise ConfigError(s.name, text, expected, "command line") from None
+
+
+def _metavar(s: Setting) -> str:
     if "metavar" in s.meta:
         return s.meta["metavar"]
     if s.choices is not None:
-        return None
+        return "{" + ",".join(map(str, s.choices)) + "}"
     return {int: "N", float: "X"}.get(s.base, "TEXT")
 
 
@@ -461,7 +473,8 @@ def add_options(parser: argparse.ArgumentParser | Any, cls: type, exclude: Seque
     """One flag per declared field (``top_k`` -> ``--top-k``); defaults come from the declaration.
 
     Flags not given on the command line are left out of the namespace, so :func:`from_args`
-    lets the settings type fill them in: one place for every default.
+    lets the settings type fill them in: one place for every default. Text is parsed and checked
+    in :func:`from_args`, so a bad value gets the same message as in a file, naming the flag.
     """
     for s in settings_of(cls):
         untypeable = typing.get_origin(s.base) is dict and "parse" not in s.meta
@@ -472,7 +485,7 @@ def add_options(parser: argparse.ArgumentParser | Any, cls: type, exclude: Seque
             action = "store_true" if s.default() is False else argparse.BooleanOptionalAction
             parser.add_argument(flag_of(s), action=action, **common)
             continue
-        parser.add_argument(flag_of(s), type=_text_parser(s), choices=s.choices, metavar=_metavar(s), **common)
+        parser.add_argument(flag_of(s), metavar=_metavar(s), **common)
 
 
 def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
@@ -480,7 +493,8 @@ def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
     by_name = {s.name: s for s in settings_of(cls)}
     given_values = {k: v for k, v in vars(args).items() if k in by_name}
     try:
-        return cls(**(given_values | extra))
+        values = {k: _from_text(by_name[k], v) for k, v in given_values.items()}
+        return cls(**(values | extra))
     except ConfigError as exc:  # name the flag the user typed, e.g. "--top-k = 0"
         s = by_name.get(exc.key.split("[")[0])
         if s is None or s.name not in given_values:

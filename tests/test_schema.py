@@ -75,7 +75,7 @@ def test_round_trips_keep_every_value(tmp_path):
 @pytest.mark.parametrize(("data", "key", "fragment"), [
     ({"count": 0}, "count", "an integer in [1, inf]"),
     ({"count": "3"}, "count", "an integer"),
-    ({"mode": "odd"}, "mode", "one of 'plain', 'fancy'"),
+    ({"mode": "odd"}, "mode", "one of plain, fancy"),
     ({"checkpoint": "best"}, "checkpoint", "an epoch number >= 0 or 'final'"),
     ({"size": [640]}, "size", "a list of 2 integers"),
     ({"size": [640, 10]}, "size[1]", "[64, inf]"),

@@ -18,26 +18,20 @@ def export_surface(
     surface_or_path: SurfaceLike | str | os.PathLike,
     out: str | os.PathLike,
     fmt: str | None = None,
-    metric: str = "test_loss",
-    log: bool = False,
-    zmax: float | None = None,
-    zscale: float = 1.0,
-    size: tuple[int, int] = (1024, 768),
-    colormap: str = "viridis",
-    contours: int = 15,
     *,
     options: ExportOptions | None = None,
+    **settings: Any,
 ) -> Path:
     """Write ``surface_or_path`` (a Surface or a surface .h5 file) to ``out``; returns ``out``.
 
     ``fmt`` is one of vts, vtp, vtk, png, csv (default: ``out``'s suffix). Every stored metric
     goes into vts/vtp/vtk/csv; ``metric`` picks the height (and the PNG's colours). A 1D
     curve is exported as a line: vts/vtk as a grid of ``len(x) × 1 × 1`` points, vtp as
-    line segments. ``options`` (from the CLI or app) replaces the keyword arguments.
+    line segments. ``settings`` are :class:`ExportOptions` fields (metric, log, zmax, zscale,
+    size, colormap, contours; defaults and checks live there); ``options`` replaces them.
     """
     if options is None:
-        options = ExportOptions(format=fmt, metric=metric, log=log, zmax=zmax, zscale=zscale,
-                                size=size, colormap=colormap, contours=contours)
+        options = ExportOptions.from_dict({"format": fmt, **settings}, ExportOptions.SOURCE)
     out = Path(out)
     if out.is_dir():
         raise ConfigError("out", str(out), "a file name, not a folder")

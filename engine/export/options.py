@@ -2,46 +2,59 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from engine.errors import ConfigError
 from engine.export.heights import check_height_options
+from engine.schema import Settings, setting, setting_named
 
 FORMATS = ("vts", "vtp", "vtk", "png", "csv")
 MIN_SIZE, MAX_SIZE = 64, 8192
+SIZE_RULE = f"two whole numbers of pixels from {MIN_SIZE} to {MAX_SIZE}"
+COLORMAP_RULE = ("a matplotlib colour map name, e.g. viridis, plasma, inferno, magma, cividis, coolwarm, "
+                 "terrain (add _r to reverse)")
 
 
-def _rule(default: Any, **rules: Any) -> Any:
-    return field(default=default, metadata=rules)
+def _metric(name: str) -> str:
+    if not name:
+        raise ValueError("a metric name such as test_loss")
+    return name
+
+
+def _size(size: tuple[int, int]) -> tuple[int, int]:
+    if not all(MIN_SIZE <= n <= MAX_SIZE for n in size):
+        raise ValueError(SIZE_RULE)
+    return size
+
+
+def _colormap(name: str) -> str:
+    import matplotlib  # a pyvista requirement; pyvista takes its colour maps from it
+
+    if name not in matplotlib.colormaps:
+        raise ValueError(COLORMAP_RULE)
+    return name
 
 
 @dataclass(frozen=True)
-class ExportOptions:
+class ExportOptions(Settings):
     """How a surface is exported; building one checks every field."""
 
-    format: str | None = _rule(None, choices=FORMATS, help="file type; None = from the output suffix")
-    metric: str = _rule("test_loss", help="metric drawn as the height (all metrics are exported)")
-    log: bool = _rule(False, help="draw log10 of the metric (values clamped to 1e-12 first)")
-    zmax: float | None = _rule(None, help="clamp values above this, in the metric's units")
-    zscale: float = _rule(1.0, min=0.0, help="multiply the displayed height")
-    size: tuple[int, int] = _rule((1024, 768), min=MIN_SIZE, max=MAX_SIZE, help="PNG width x height")
-    colormap: str = _rule("viridis", help="matplotlib colour map name (PNG)")
-    contours: int = _rule(15, min=0, max=200, help="number of contour lines on a PNG (0 = none)")
+    SOURCE = "export options"
 
-    def __post_init__(self) -> None:
-        if self.format is not None and self.format not in FORMATS:
-            raise ConfigError("format", self.format, f"one of {', '.join(FORMATS)}")
-        if not isinstance(self.metric, str) or not self.metric:
-            raise ConfigError("surface metric", self.metric, "a metric name such as test_loss")
+    format: str | None = setting(None, "file type (default: the --out suffix)", choices=FORMATS, parse=str.lower)
+    metric: str = setting("test_loss", "metric drawn as the height and the PNG's colours, e.g. test_loss, "
+                          "train_acc (all metrics are exported)", check=_metric, metavar="METRIC")
+    log: bool = setting(False, "draw log10 of the metric (values clamped to 1e-12 first)")
+    zmax: float | None = setting(None, "clamp values above this, in the metric's units", metavar="Z")
+    zscale: float = setting(1.0, "multiply the displayed height", min=0.0, metavar="S")
+    size: tuple[int, int] = setting((1024, 768), "PNG width x height", check=_size, parse=lambda t: parse_size(t),
+                                    metavar="WxH")
+    colormap: str = setting("viridis", "matplotlib colour map name (PNG)", check=_colormap, metavar="NAME")
+    contours: int = setting(15, "number of contour lines on a PNG (0 = none)", min=0, max=200)
+
+    def check_combinations(self) -> None:
         check_height_options(self.log, self.zmax, self.zscale)
-        _check_size(self.size)
-        object.__setattr__(self, "size", tuple(self.size))
-        whole = isinstance(self.contours, int) and not isinstance(self.contours, bool)
-        if not whole or not 0 <= self.contours <= 200:
-            raise ConfigError("contours", self.contours, "an integer from 0 to 200")
-        _check_colormap(self.colormap)
 
     def output_format(self, out: Path) -> str:
         """The format to write: the one asked for, else the file's suffix; they must agree."""
@@ -59,7 +72,7 @@ class ExportOptions:
     @staticmethod
     def help(name: str) -> str:
         """The help text of one option, for CLI and app labels."""
-        return next(f.metadata.get("help", "") for f in fields(ExportOptions) if f.name == name)
+        return setting_named(ExportOptions, name).help
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -71,22 +84,7 @@ def parse_size(text: str) -> tuple[int, int]:
         size = None
     if size is None:
         raise ConfigError("size", text, "WIDTHxHEIGHT in pixels, e.g. 1600x1200")
-    _check_size(size)
-    return size
-
-
-def _check_size(size: Any) -> None:
-    ok = (
-        isinstance(size, tuple | list) and len(size) == 2
-        and all(isinstance(n, int) and not isinstance(n, bool) and MIN_SIZE <= n <= MAX_SIZE for n in size)
-    )
-    if not ok:
-        raise ConfigError("size", size, f"two whole numbers of pixels from {MIN_SIZE} to {MAX_SIZE}")
-
-
-def _check_colormap(name: str) -> None:
-    import matplotlib  # a pyvista requirement; pyvista takes its colour maps from it
-
-    if not isinstance(name, str) or name not in matplotlib.colormaps:
-        raise ConfigError("colormap", name, "a matplotlib colour map name, e.g. viridis, plasma, inferno, "
-                          "magma, cividis, coolwarm, terrain (add _r to reverse)")
+    try:
+        return _size(size)
+    except ValueError:
+        raise ConfigError("size", text, SIZE_RULE) from None
