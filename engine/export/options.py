@@ -28,6 +28,12 @@ def _size(size: tuple[int, int]) -> tuple[int, int]:
     return size
 
 
+def _low_below_high(bounds: tuple[float, float]) -> tuple[float, float]:
+    if bounds[0] >= bounds[1]:
+        raise ValueError("LOW < HIGH")
+    return bounds
+
+
 def _colormap(name: str) -> str:
     import matplotlib  # a pyvista requirement; pyvista takes its colour maps from it
 
@@ -52,6 +58,10 @@ class ExportOptions(Settings):
                                     metavar="WxH")
     colormap: str = setting("viridis", "matplotlib colour map name (PNG)", check=_colormap, metavar="NAME")
     contours: int = setting(15, "number of contour lines on a PNG (0 = none)", min=0, max=200)
+    color_range: tuple[float, float] | None = setting(
+        None, "fixed colour range LOW,HIGH in the metric's units (default: the surface's own range)",
+        check=_low_below_high, metavar="LOW,HIGH",
+    )
 
     def check_combinations(self) -> None:
         check_height_options(self.log, self.zmax, self.zscale)
