@@ -18,7 +18,9 @@ from PySide6.QtWidgets import (
 
 from app.actions import build_actions, build_menus, build_toolbar
 from app.file_actions import FileActions
+from app.panels.connect_dialog import add_connect_action
 from app.panels.experiment_panel import ExperimentPanel
+from app.panels.study_panel import install_study_action
 from app.panels.surface_panel import SurfacePanel
 from app.panels.training_panel import TrainingPanel
 from app.resources import app_icon
@@ -73,6 +75,8 @@ class MainWindow(QMainWindow):
         self._add_dock("display", "Display", controls, Qt.DockWidgetArea.RightDockWidgetArea)
         self.actions = build_actions(self)
         self.recent_menu = build_menus(self, self.actions)
+        self.actions["connect"] = add_connect_action(self, self.worker, self.views.show_surface_file)
+        self.actions["open_study"] = install_study_action(self, self.worker)
         self.toolbar = build_toolbar(self, self.actions)
         self._build_status_bar()
         self._connect()

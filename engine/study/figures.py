@@ -44,16 +44,22 @@ def use_log(surfaces: Sequence[Surface], metric: str) -> bool:
     return bool(values.size) and values.max() / values.min() > LOG_RATIO
 
 
-def shared_range(surfaces: Sequence[Surface], metric: str, log: bool) -> tuple[float, float]:
-    """One (low, high) of the displayed heights over every surface's computed points."""
-    heights = np.concatenate([np.ravel(display_z(s.values[metric], log=log)) for s in surfaces])
-    heights = heights[np.isfinite(heights)]
-    return (float(heights.min()), float(heights.max())) if heights.size else (0.0, 1.0)
+def shared_range(surfaces: Sequence[Surface], metric: str) -> tuple[float, float]:
+    """One (low, high) of ``metric`` over every surface's computed points, in the metric's units."""
+    values = np.concatenate([np.ravel(s.values[metric]) for s in surfaces])
+    values = values[np.isfinite(values)]
+    return (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+
+
+def displayed(limits: tuple[float, float], log: bool) -> tuple[float, float]:
+    low, high = display_z(np.asarray(limits, dtype=float), log=log)
+    return float(low), float(high)
 
 
 def surface_heatmaps(items: Sequence[tuple[str, Surface]], metric: str, log: bool,
-                     clim: tuple[float, float]) -> bytes:
+                     limits: tuple[float, float]) -> bytes:
     """Top views of every surface with shared colours and contour levels, one colour bar."""
+    clim = displayed(limits, log)
     rows = -(-len(items) // COLUMNS)
     cols = min(COLUMNS, len(items))
     figure = _figure(3.2 * cols + 0.8, 3.0 * rows)
@@ -80,17 +86,17 @@ def surface_heatmaps(items: Sequence[tuple[str, Surface]], metric: str, log: boo
 
 
 def surface_pictures(items: Sequence[tuple[str, Surface]], metric: str, log: bool,
-                     clim: tuple[float, float], size: tuple[int, int] = (560, 420)) -> list[bytes]:
-    """3D pictures by the export renderer, all with colour range ``clim``."""
+                     limits: tuple[float, float], size: tuple[int, int] = (560, 420)) -> list[bytes]:
+    """3D pictures by the export renderer, all with the colour range ``limits`` (metric units)."""
     from engine.export.options import ExportOptions
     from engine.export.render import render_surface_png
 
-    options = ExportOptions(format="png", metric=metric, log=log, size=size, contours=10)
+    options = ExportOptions(format="png", metric=metric, log=log, size=size, contours=10, color_range=limits)
     pictures = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, (_, surface) in enumerate(items):
             out = Path(tmp) / f"{k}.png"
-            render_surface_png(surface, out, options, clim=clim)
+            render_surface_png(surface, out, options)
             pictures.append(out.read_bytes())
     return pictures
 

@@ -136,12 +136,12 @@ def _surface_section(study: StudyConfig, items: Sequence[tuple[str, Surface]]) -
         return []
     metric = "test_loss" if all("test_loss" in s.values for _, s in items) else items[0][1].metric_names[0]
     log = figures.use_log([s for _, s in items], metric)
-    clim = figures.shared_range([s for _, s in items], metric, log)
-    scale = f"{'log10 ' if log else ''}{metric} from {clim[0]:.4g} to {clim[1]:.4g} in every picture"
+    limits = figures.shared_range([s for _, s in items], metric)
+    scale = f"{metric} from {limits[0]:.4g} to {limits[1]:.4g}{' on a log scale' if log else ''} in every picture"
     settings = _surface_caption(study.surface)
     parts = ["<h2>Loss surfaces</h2>"]
     try:
-        pictures = figures.surface_pictures(items, metric, log, clim)
+        pictures = figures.surface_pictures(items, metric, log, limits)
     except Exception as exc:  # noqa: BLE001 - no OpenGL here: the top views below still show every surface
         parts.append(f"<p class='meta'>3D pictures unavailable ({_e(exc)}).</p>")
     else:
@@ -149,7 +149,7 @@ def _surface_section(study: StudyConfig, items: Sequence[tuple[str, Surface]]) -
                         for (name, _), png in zip(items, pictures))
         parts.append(f"<div class='grid'>{cells}</div><p class='meta'>3D views: one colour scale, {scale}; "
                      f"{settings}.</p>")
-    heatmaps = figures.surface_heatmaps(items, metric, log, clim)
+    heatmaps = figures.surface_heatmaps(items, metric, log, limits)
     parts += _figure(heatmaps, f"Top views, one colour scale and the same contour levels ({scale}); "
                                f"red + marks the trained model. {_e(settings)}.")
     return parts

@@ -170,9 +170,9 @@ def _surface_step(step: str) -> Callable[..., None]:
 
 def _flatness(study: StudyConfig, folder: Path, variant: Variant, device: str, on_event: EventSink,
               cancel: CancelToken) -> None:
-    result = measure_flatness(step_file(folder, variant.name, "train"), study.flatness, on_event=on_event,
-                              cancel=cancel)
-    result["options"] = study.flatness.to_dict()
+    surface = step_file(folder, variant.name, "surface")
+    result = measure_flatness(step_file(folder, variant.name, "train"), study.flatness,
+                              surface if surface.is_file() else None, on_event=on_event, cancel=cancel)
     write_atomic(step_file(folder, variant.name, "flatness"), json.dumps(result, indent=1))
 
 

@@ -18,11 +18,9 @@ from typing import Any
 from engine.config import ExperimentConfig, from_dict, load_experiment
 from engine.errors import ConfigError
 from engine.landscape.options import SurfaceOptions
-from engine.study.measures import FlatnessOptions
+from engine.resources import find_experiment, studies
+from engine.study.measures import FlatnessOptions, flatness_options
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-PRESET_DIR = RESOURCES / "presets"
-STUDY_DIR = RESOURCES / "studies"
 TOP_KEYS = ("name", "description", "base", "set", "variant", "grid", "surface", "curves", "flatness")
 VARIANT_KEYS = ("name", "set")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,79}$")
@@ -67,18 +65,12 @@ class StudyConfig:
 
 
 def bundled_studies() -> list[str]:
-    return sorted(p.stem for p in STUDY_DIR.glob("*.toml"))
+    return list(studies())
 
 
 def resolve_study(spec: str | Path) -> Path:
     """A study file path, or the name of a bundled study (``digits-bias-sweep``)."""
-    path = Path(spec)
-    if path.is_file():
-        return path
-    bundled = STUDY_DIR / f"{spec}.toml"
-    if bundled.is_file():
-        return bundled
-    raise ConfigError("<study>", str(spec), "a study .toml file or a bundled study: " + ", ".join(bundled_studies()))
+    return find_experiment(spec, kind="studies")
 
 
 def load_study(spec: str | Path) -> StudyConfig:
@@ -128,11 +120,13 @@ def _table(value: Any, key: str, source: str) -> dict[str, Any]:
 
 
 def _base_config(spec: str, folder: Path, source: str) -> ExperimentConfig:
-    for candidate in (Path(spec), folder / spec, PRESET_DIR / f"{spec}.toml"):
-        if candidate.suffix == ".toml" and candidate.is_file():
-            return load_experiment(candidate)
-    presets = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.toml")))
-    raise ConfigError("base", spec, f"an experiment .toml path or a bundled preset: {presets}", source)
+    """``base`` is a path (relative to the study file's folder or the working folder) or a preset name."""
+    relative = folder / spec
+    try:
+        path = relative if relative.is_file() else find_experiment(spec)
+    except ConfigError as exc:
+        raise ConfigError("base", spec, exc.allowed, source) from exc
+    return load_experiment(path)
 
 
 def _expand(data: dict[str, Any], base: ExperimentConfig, common: dict[str, Any], study: str,
@@ -199,22 +193,11 @@ def _check_unique(variants: list[Variant], source: str) -> None:
 def _surface(value: Any, key: str, defaults: dict[str, Any], source: str) -> SurfaceOptions | None:
     if value is None:
         return None
-    table = {**defaults, **_table(value, key, source)}
     try:
-        return SurfaceOptions(**table)
-    except TypeError as exc:  # an unknown option name
-        allowed = ", ".join(SurfaceOptions.__dataclass_fields__)
-        unknown = sorted(set(table) - set(SurfaceOptions.__dataclass_fields__))
-        raise ConfigError(f"{key}.{unknown[0] if unknown else '?'}", table.get(unknown[0]) if unknown else None,
-                          f"one of the keys {allowed}", source) from exc
+        return SurfaceOptions.from_dict({**defaults, **_table(value, key, source)}, source=source)
     except ConfigError as exc:
         raise ConfigError(f"{key}.{exc.key}", exc.value, exc.allowed, source) from exc
 
 
 def _flatness(value: Any, source: str) -> FlatnessOptions | None:
-    if value is None:
-        return None
-    try:
-        return FlatnessOptions.from_dict(_table(value, "flatness", source))
-    except ConfigError as exc:
-        raise ConfigError(f"flatness.{exc.key}", exc.value, exc.allowed, source) from exc
+    return None if value is None else flatness_options(_table(value, "flatness", source), source)

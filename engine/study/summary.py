@@ -21,7 +21,8 @@ from engine.study.spec import StudyConfig, Variant
 
 RESULT_COLUMNS = (
     "train_acc", "test_acc", "gen_error", "train_loss", "test_loss", "centre_test_loss", "loss_rise",
-    "max_rise", "rise_radius", "top_eigenvalue", "trace", "trace_stderr", "sharpness", "epochs",
+    "max_rise", "rise_radius", "top_eigenvalue", "min_eigenvalue", "trace", "trace_stderr", "sharpness",
+    "average_sharpness", "relative_flatness", "epochs",
     "wall_seconds", "status",
 )
 
@@ -31,6 +32,7 @@ def summary_columns(study: StudyConfig) -> list[str]:
 
 
 def summary_rows(study: StudyConfig, folder: Path) -> list[dict[str, Any]]:
+    folder = Path(folder)
     record = StudyRecord(folder, read_record(folder) or {"variants": {}})
     return [_row(study, folder, v.name, _values(v, study.varied_keys), record) for v in study.variants]
 
@@ -91,16 +93,21 @@ def _surface_numbers(study: StudyConfig, path: Path) -> dict[str, Any]:
 
 
 def _flatness_numbers(path: Path) -> dict[str, Any]:
+    """Numbers of ``flatness.json`` (the analysis' ``--json`` report); missing entries stay empty."""
     if not path.is_file():
         return {}
     result = json.loads(path.read_text())
-    trace = result.get("trace") or {}
-    sharpness = result.get("sharpness")
-    if isinstance(sharpness, dict):
-        sharpness = sharpness.get("value")
     eigen = result.get("top_eigenvalues") or [None]
-    return {"top_eigenvalue": eigen[0], "trace": trace.get("mean"), "trace_stderr": trace.get("stderr"),
-            "sharpness": sharpness}
+    trace = result.get("trace") or {}
+    return {"top_eigenvalue": eigen[0], "min_eigenvalue": result.get("min_eigenvalue"),
+            "trace": trace.get("mean"), "trace_stderr": trace.get("stderr"),
+            "sharpness": _value(result.get("sharpness")),
+            "average_sharpness": _value(result.get("average_sharpness")),
+            "relative_flatness": _value(result.get("relative_flatness"))}
+
+
+def _value(entry: Any) -> Any:
+    return entry.get("value") if isinstance(entry, dict) else entry
 
 
 def _cell(value: Any) -> str:
@@ -113,6 +120,7 @@ def _cell(value: Any) -> str:
 
 def write_summary(study: StudyConfig, folder: Path) -> Path:
     """``DIR/summary.csv``: floats written in full precision (Python's repr)."""
+    folder = Path(folder)
     path = folder / "summary.csv"
     columns = summary_columns(study)
     rows = summary_rows(study, folder)
