@@ -7,7 +7,7 @@ LossLab reads its presets, studies and icons with importlib.resources. pyproject
 
 from setuptools import find_packages, setup
 
-RESOURCE_FILES = ["presets/*.toml", "studies/*.toml", "icons/*.svg", "icons/hicolor/*/apps/*.png"]
+RESOURCE_FILES = ["presets/*.toml", "studies/*.toml", "icons/*.svg"]
 
 setup(
     packages=[*find_packages(include=["engine*", "app*"]), "losslab_resources"],

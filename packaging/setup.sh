@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Xvfb + the xcb libraries Qt needs for a real window (GUI tests and screenshots); Fashion-MNIST
 # offline for realistic runs. See ENVIRONMENT notes in README.md.
-APT_PACKAGES="xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 dataset-fashion-mnist chromium"
+APT_PACKAGES="xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 dataset-fashion-mnist chromium desktop-file-utils appstream shared-mime-info"
 missing=""
 for pkg in $APT_PACKAGES; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"

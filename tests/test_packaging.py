@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +81,65 @@ def test_train_accepts_a_preset_name_from_any_folder(tmp_path):
     result = losslab("train", "digits-nope", "--out", str(tmp_path / "r.h5"), cwd=tmp_path)
     assert result.returncode == 2 and "digits-mlp-quick" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- desktop integration (packaging/linux), checked with the freedesktop tools themselves ---------
+LINUX = ROOT / "packaging" / "linux"
+APP_ID = "org.losslab.LossLab"
+
+
+def tool(name: str, package: str) -> str:
+    found = shutil.which(name)
+    assert found, f"{name} is missing: apt-get install {package} (packaging/setup.sh installs it)"
+    return found
+
+
+def test_desktop_entry_validates():
+    result = subprocess.run([tool("desktop-file-validate", "desktop-file-utils"), str(LINUX / f"{APP_ID}.desktop")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "error" not in result.stdout, result.stdout
+
+
+def test_appstream_metainfo_validates():
+    result = subprocess.run([tool("appstreamcli", "appstream"), "validate", "--no-net",
+                             str(LINUX / f"{APP_ID}.metainfo.xml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation was successful" in result.stdout
+
+
+def test_icons_have_the_size_their_folder_names():
+    from PIL import Image
+
+    pngs = sorted((LINUX / "icons" / "hicolor").glob("*/apps/*.png"))
+    assert {p.parent.parent.name for p in pngs} >= {"16x16", "32x32", "48x48", "128x128", "256x256", "512x512"}
+    for png in pngs:
+        width, height = (int(n) for n in png.parent.parent.name.split("x"))
+        with Image.open(png) as image:
+            assert image.size == (width, height) and image.mode == "RGBA", png
+            assert image.getpixel((0, 0))[3] == 0 and image.getpixel((width // 2, height // 2))[3] == 255, png
+
+
+def test_mime_types_tell_runs_and_surfaces_from_other_hdf5(tmp_path, trained_run):
+    """Installed with install.sh, the shared-mime-info database (read here by Qt) recognises
+    LossLab's run and surface files by content, and leaves other HDF5 files alone."""
+    import h5py
+
+    from engine.landscape import SurfaceOptions, compute_surface
+
+    tool("update-mime-database", "shared-mime-info")
+    data = tmp_path / "share"
+    subprocess.run(["bash", str(LINUX / "install.sh")], env={**os.environ, "PREFIX": str(data)}, check=True,
+                   capture_output=True)
+    surface = compute_surface(trained_run, SurfaceOptions(x="-1:1:3", y="-1:1:3", workers=1, seed=0),
+                              tmp_path / "s.h5")
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["x"] = [1, 2, 3]
+    script = ("import sys; from PySide6.QtCore import QMimeDatabase; db = QMimeDatabase(); "
+              "print(' '.join(db.mimeTypeForFile(p).name() for p in sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", script, str(trained_run), str(surface), str(tmp_path / "plain.h5")],
+                            env={**os.environ, "XDG_DATA_DIRS": f"{data}:/usr/share", "XDG_DATA_HOME": str(data)},
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["application/x-losslab-run", "application/x-losslab-surface",
+                                     "application/x-hdf"]
+    assert (data / "applications" / f"{APP_ID}.desktop").is_file()
+    assert (data / "icons" / "hicolor" / "48x48" / "apps" / f"{APP_ID}.png").is_file()
