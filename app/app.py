@@ -37,7 +37,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     from app.resources import app_icon
 
     app.setWindowIcon(app_icon())
-    app.setDesktopFileName("losslab")  # Wayland/X11 match the window to packaging/losslab.desktop
+    app.setDesktopFileName("org.losslab.LossLab")  # matches packaging/linux/org.losslab.LossLab.desktop
     return app
 
 
