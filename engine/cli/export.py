@@ -11,7 +11,7 @@ from engine.schema import add_options, from_args
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="export a surface to VTK (.vts/.vtp/.vtk), PNG or CSV",
+        help="export a surface to VTK (.vts/.vtp/.vtk), PNG, CSV or interactive HTML",
         description="Export a surface file. VTK files and CSV carry every stored metric; "
         "--metric picks the one drawn as height (and the PNG's colours).",
     )

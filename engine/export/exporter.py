@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.errors import ConfigError, LossLabError
 from engine.export.grids import to_polydata, to_structured_grid
+from engine.export.html import write_html
 from engine.export.options import ExportOptions
 from engine.export.render import render_curve_png, render_surface_png
 from engine.export.surface_like import SurfaceLike, metric_values
@@ -72,6 +73,8 @@ def _write(surface: SurfaceLike, out: Path, kind: str, options: ExportOptions) -
             render_surface_png(surface, out, options)
         elif kind == "png":
             render_curve_png(surface, out, options)
+        elif kind == "html":
+            write_html(surface, out, options)
         elif kind == "vtp":
             to_polydata(surface, options.metric, **heights).save(out, binary=True)
         else:

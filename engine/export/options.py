@@ -9,7 +9,7 @@ from engine.errors import ConfigError
 from engine.export.heights import check_height_options
 from engine.schema import Settings, setting, setting_named
 
-FORMATS = ("vts", "vtp", "vtk", "png", "csv")
+FORMATS = ("vts", "vtp", "vtk", "png", "csv", "html")
 MIN_SIZE, MAX_SIZE = 64, 8192
 SIZE_RULE = f"two whole numbers of pixels from {MIN_SIZE} to {MAX_SIZE}"
 COLORMAP_RULE = ("a matplotlib colour map name, e.g. viridis, plasma, inferno, magma, cividis, coolwarm, "
