@@ -29,6 +29,7 @@ from engine.landscape.evaluation.bn_fold import fold_batch_norm, is_plain_mlp
 from engine.landscape.evaluation.evaluate import PointEvaluator
 from engine.landscape.evaluation.speed import (
     GPU_MAX_BATCH,
+    GPU_MAX_POINTS,
     choose_batch_size,
     choose_points_per_forward,
     compile_mode,
@@ -329,3 +330,38 @@ def test_live_tensors_do_not_grow_with_the_grid(tmp_path, model_kind: str) -> No
     assert counts[0] == counts[1], counts  # 81 points keep no more tensors alive than 9
     values = load_surface(tmp_path / f"{model_kind}9.h5").values["test_loss"]
     assert np.isfinite(values).all()
+
+
+# ---- many points per forward pass for conv nets (the CUDA path, run here on the CPU) ------
+@pytest.mark.parametrize("dir_type", ["weights", "states"])
+def test_vmapped_resnet_points_equal_per_point_evaluation(dir_type: str) -> None:
+    """The GPU path evaluates P points of a conv net in one pass (vmap -> grouped convolutions,
+    batch norm unfolded); its CPU twin must give the per-point numbers."""
+    model = with_trained_batch_norm(CifarResNet(8, 10))
+    data = _images(n=12, size=8)
+    d = _directions(model, dir_type, "biasbn" if dir_type == "weights" else "none")
+    batched = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, points_per_forward=4)
+    single = PointEvaluator(copy.deepcopy(model), d, data, "ce", CPU, points_per_forward=1)
+    assert batched.points_per_forward == 4 and batched.record.channels_last
+    points = [(0.03 * a, 0.03 * b, k) for a, b, k in POINTS]  # running variances stay positive
+    for point, got in zip(points, batched.evaluate_many(points)):
+        _close(got, single.evaluate(*point), 1e-5)
+        _close(got, _independent(model, d, point[0], point[1], data), 1e-5)
+
+
+def test_points_per_forward_on_cuda_follows_free_memory() -> None:
+    per_point = 4 * 270_000 + 1024 * 3 * 16 * 32 * 32 * 4  # ResNet-20 parameters + 1,024 images' activations
+    assert choose_points_per_forward("cuda", 10_000, 270_000, False, any_model=True,
+                                     free_bytes=80 << 30, bytes_per_point=per_point) == GPU_MAX_POINTS
+    assert choose_points_per_forward("cuda", 10_000, 270_000, False, any_model=True,
+                                     free_bytes=1 << 30, bytes_per_point=per_point) == 2
+    assert choose_points_per_forward("cuda", 10_000, 270_000, False, any_model=True,
+                                     free_bytes=1 << 29, bytes_per_point=per_point) == 1
+    assert choose_points_per_forward("cpu", 10_000, 270_000, False, any_model=True,
+                                     free_bytes=None, bytes_per_point=0) == 1  # CPU: MLPs only
+
+
+def test_tf32_is_refused_on_the_cpu() -> None:
+    model = mlp()
+    with pytest.raises(ConfigError, match="TF32"):
+        PointEvaluator(model, _directions(model), digits(20, 10), "ce", CPU, precision="tf32")

@@ -26,7 +26,7 @@ DEVICES = ("auto", "cpu", "cuda")
 SOURCE = "surface options"
 # Options that only change how fast the same numbers are computed: a resumed surface may differ here.
 SPEED_ONLY = ("device", "batch_size", "compile", "threads", "workers")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "tf32")
 
 
 _opt = setting
@@ -103,7 +103,7 @@ class SurfaceOptions(Settings):
     precision: str = _opt(
         "fp32",
         "bf16/fp16: forward pass under autocast (faster, loss summed in fp32/fp64, values differ "
-        "slightly); fp32 is exact",
+        "slightly); tf32: fp32 with TF32 matrix products (NVIDIA GPUs); fp32 is exact",
         choices=PRECISIONS,
     )
     workers: int = _opt(0, "CPU worker processes evaluating points in parallel (0 = one per usable core: "

@@ -35,12 +35,14 @@ class BatchedPoints:
         size: int,
         batch_size: int,
         autocast_dtype: torch.dtype | None = None,
+        *,
+        tf32: bool = False,
     ) -> None:
         self.points, self.data, self.loss_fn = points, data, loss_fn
         self.classification, self.size = classification, size
         self.batch_size = max(1, min(batch_size, MAX_ROWS // size))
         self.device = points.flat.device
-        self._autocast = autocast_dtype
+        self._autocast, self._tf32 = autocast_dtype, tf32
         self._rows: Tensor | None = None
 
         def forward(params: dict[str, Tensor], inputs: Tensor) -> Tensor:
@@ -54,7 +56,7 @@ class BatchedPoints:
         params = self.points.batched_views(self._rows)
         count = len(chunk)
         results: list[dict[str, float]] = [{} for _ in chunk]
-        with torch.inference_mode(), autocast(self.device, self._autocast):
+        with torch.inference_mode(), autocast(self.device, self._autocast, self._tf32):
             for split, (inputs, labels) in self.data.items():
                 loss_sum, correct = self._split_sums(params, inputs, labels, count)
                 for p, result in enumerate(results):

@@ -111,6 +111,7 @@ class PointEvaluator:
         self.extra_metrics = tuple(extra_metrics)
         self.loss_fn = evaluation_loss(loss)
         self._autocast = autocast_dtype(precision, device)
+        self._tf32 = precision == "tf32"
         self.data = {s: (x.to(device), y.to(device)) for s, (x, y) in data.items()}
         self.classification = all(not y.dtype.is_floating_point for _, y in self.data.values())
         self.metric_names = metric_names(list(self.data), self.classification) + extra_metric_names(
@@ -120,7 +121,7 @@ class PointEvaluator:
         self.record = SpeedRecord(
             device=str(device),
             threads=torch.get_num_threads(),
-            autocast=precision if self._autocast is not None else "off",
+            autocast=precision if self._autocast is not None or self._tf32 else "off",
         )
         if channels_last is not False and any(x.dim() == 4 for x, _ in self.data.values()):
             self.record.channels_last = self._try_channels_last()
@@ -193,16 +194,23 @@ class PointEvaluator:
 
     def _warm_up(self, model: nn.Module) -> None:
         inputs = next(iter(self.data.values()))[0]
-        with torch.inference_mode(), autocast(self.device, self._autocast):
+        with torch.inference_mode(), autocast(self.device, self._autocast, self._tf32):
             model(inputs[: self.batch_size])
 
     def _choose_points_per_forward(self, requested: int, bn_train_mode: bool) -> None:
         """A rule per split, not a timing: a split always takes the same path on the same machine,
         whatever other splits are evaluated with it, so results are bit-identical across runs."""
-        eligible = not bn_train_mode and not self.record.compiled and is_plain_mlp(self.model)
+        possible = not bn_train_mode and not self.record.compiled
+        eligible = possible and is_plain_mlp(self.model)
         parameters = sum(p.numel() for p in self.model.parameters())
+        free, per_point = free_device_memory(self.device), 0
+        if free is not None and possible:  # CUDA: a parameter set and a batch of activations per point
+            probe = next(iter(self.data.values()))[0][:2]
+            per_point = 4 * parameters + self.batch_size * activation_bytes_per_sample(self.model, probe)
         sizes = {
-            split: requested or choose_points_per_forward(self.device.type, len(x), parameters, eligible)
+            split: requested
+            or choose_points_per_forward(self.device.type, len(x), parameters, eligible,
+                                         any_model=possible, free_bytes=free, bytes_per_point=per_point)
             for split, (x, _) in self.data.items()
         }
         batched = {split: self.data[split] for split, size in sizes.items() if size > 1}
@@ -218,6 +226,7 @@ class PointEvaluator:
             size,
             self.batch_size,
             self._autocast,
+            tf32=self._tf32,
         )
         self.batched.evaluate([(0.0, 0.0, 0)] * size)  # fails here, not mid-grid, if vmap cannot run it
         self._per_point_splits = [split for split in self.data if split not in batched]
@@ -276,7 +285,7 @@ class PointEvaluator:
     def evaluate_current(self, splits: Sequence[str] | None = None) -> dict[str, float]:
         """Metrics at the current parameters, of ``splits`` (default: all)."""
         metrics: dict[str, float] = {}
-        with torch.inference_mode(), autocast(self.device, self._autocast):
+        with torch.inference_mode(), autocast(self.device, self._autocast, self._tf32):
             for split in self.data if splits is None else splits:
                 inputs, labels = self.data[split]
                 loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)

@@ -31,7 +31,7 @@ from engine.errors import ConfigError
 from engine.training.losses import loss_function
 
 SOURCE = "surface options"
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "tf32": None}
 CPU_IMAGE_BATCH = 128
 CPU_FLAT_BATCH = 2048
 GPU_MAX_BATCH = 8192
@@ -42,6 +42,7 @@ ACTIVATION_FACTOR = 3  # live activations per layer output in a forward pass (in
 # stayed below ~1e6 (1.3-1.6x faster); above it the per-point path was faster. The CUDA value
 # assumes a GPU is launch-bound ~100x longer; it has not been measured here (no GPU).
 BATCHED_POINTS = 16
+GPU_MAX_POINTS = 32  # grid points per forward pass on CUDA (vmap; conv nets as grouped convolutions)
 BATCHED_MAX_WORK = {"cpu": 1_000_000, "cuda": 100_000_000}
 BN_TRAIN_BATCH = 256  # batch statistics depend on the batch size: keep it fixed, as before "auto" existed
 
@@ -87,15 +88,31 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision not in PRECISIONS:
         raise ConfigError("precision", precision, "one of " + ", ".join(map(repr, PRECISIONS)), SOURCE)
     dtype = PRECISIONS[precision]
+    if precision == "tf32" and device.type != "cuda":
+        raise ConfigError("precision", precision, "'fp32' or 'bf16' on the CPU (TF32 is an NVIDIA GPU mode)", SOURCE)
     if dtype is not None and not torch.amp.is_autocast_available(device.type):
         raise ConfigError("precision", precision, f"'fp32' on {device.type} (no autocast there)", SOURCE)
     return dtype
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, dtype: torch.dtype | None, tf32: bool = False) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype``; or, with ``tf32`` on CUDA, fp32 tensors whose matrix products and
+    convolutions round their inputs to TF32 (set for the block only, then restored)."""
+    if tf32 and device.type == "cuda":
+        return _tf32()
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def _tf32():  # noqa: ANN202 - a context manager
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
 
 
 def activation_bytes_per_sample(model: nn.Module, probe: Tensor) -> int:
@@ -132,8 +149,26 @@ def choose_batch_size(
     return max(size, 1)
 
 
-def choose_points_per_forward(device_type: str, samples: int, parameters: int, eligible: bool) -> int:
-    """Points per forward pass: BATCHED_POINTS where a point is cheap enough to be overhead-bound."""
+def choose_points_per_forward(
+    device_type: str,
+    samples: int,
+    parameters: int,
+    eligible: bool,
+    *,
+    any_model: bool = False,
+    free_bytes: int | None = None,
+    bytes_per_point: int = 0,
+) -> int:
+    """Points per forward pass (``vmap`` over stacked parameter sets).
+
+    CPU: BATCHED_POINTS for MLPs cheap enough to be overhead-bound (``eligible``). CUDA: any model
+    (``any_model``: conv nets run as grouped convolutions), as many points as half the free
+    memory holds at ``bytes_per_point`` (a parameter set plus one batch of activations), up to
+    GPU_MAX_POINTS, a power of two so that the choice is stable between runs."""
+    if device_type == "cuda" and any_model and free_bytes and bytes_per_point > 0:
+        fits = int(free_bytes * GPU_FREE_FRACTION) // bytes_per_point
+        points = min(GPU_MAX_POINTS, _power_of_two_at_most(fits)) if fits >= 2 else 1
+        return points if points > 1 else 1
     limit = BATCHED_MAX_WORK.get(device_type, 0)
     return BATCHED_POINTS if eligible and samples * parameters <= limit else 1
 
