@@ -185,16 +185,18 @@ class ConnectDialog(QDialog):
         metrics = self.live.setdefault(payload["path"], {})
         for metric in ("train_loss", "train_acc", "test_loss", "test_acc"):
             metrics.setdefault(metric, []).append(payload[metric])
-        for name, surface in curve_surfaces(np.asarray(self._live_t(payload["path"])), self.live,
-                                            Path(self.out.text())).items():
+        path = payload["path"]
+        t = self._live_t(path)
+        for name, surface in curve_surfaces(t, {path: metrics}, Path(self.out.text())).items():
             self.view.add_surface(surface, name)
         self.status.setText(f"Evaluating the {'trained curve' if payload['path'] == 'curve' else 'straight line'} "
                             f"at t = {payload['t']:.2f}")
 
-    def _live_t(self, path: str) -> list[float]:
+    def _live_t(self, path: str) -> np.ndarray:
+        """The t of the points of ``path`` evaluated so far (the job's grid, which the form shows)."""
         options = self.form.options()
         t = options.t_values if options is not None else np.linspace(0, 1, 21)
-        return list(t[: len(self.live[path]["train_loss"])])
+        return t[: len(self.live[path]["train_loss"])]
 
     # ---- results --------------------------------------------------------------------------
     def show_record(self, record: CurveRecord) -> None:
