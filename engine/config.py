@@ -1,24 +1,20 @@
 """The experiment: one typed config object, read from TOML and validated once.
 
-Every section is a dataclass whose fields carry their own rules (choices, ranges) in
-``metadata``; :func:`from_dict` checks every key against them and refuses anything
-else with a :class:`ConfigError` naming the key, the value and what is allowed.
+Every section is a :class:`engine.schema.Settings` dataclass whose fields declare their own
+rules (choices, ranges, help, form label); :func:`from_dict` checks every key against them and
+refuses anything else with a :class:`ConfigError` naming the file, the key, the value and
+what is allowed. Rules across fields live in :func:`_check_combinations` and ``engine.checks``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from engine.checks import check_experiment
 from engine.errors import ConfigError
+from engine.schema import MISSING, Settings, setting, setting_named
 
 DATA_SOURCES = ("digits", "mnist1d", "cifar10", "mnist", "fashion-mnist", "tensors")
 NORMALIZATIONS = ("standard", "unit", "demean", "none")
@@ -34,58 +30,76 @@ SCHEDULES = ("none", "milestones", "step", "cosine", "warm_restarts")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def _rule(default: Any = dataclasses.MISSING, *, factory: Any = None, **rules: Any) -> Any:
-    """A dataclass field whose validation rules live in its metadata."""
-    if factory is not None:
-        return field(default_factory=factory, metadata=rules)
-    return field(default=default, metadata=rules)
+SOURCE = "experiment"
+
+
+def _rule(default: Any = MISSING, *, toml_key: str | None = None, **rules: Any) -> Any:
+    """One declared setting (see engine.schema.setting); ``toml_key`` when TOML names it differently."""
+    return setting(default, key=toml_key, **rules)
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Settings):
+    SOURCE = SOURCE
+    PREFIX = "data."
+
     source: str = _rule("digits", choices=DATA_SOURCES)
-    root: str = _rule("", help="folder (cifar10/mnist/fashion-mnist) or .npz file (tensors)")
-    normalize: str = _rule("standard", choices=NORMALIZATIONS)
+    root: str = _rule("", help="folder (cifar10/mnist/fashion-mnist) or .npz file (tensors)", label="Folder / file")
+    normalize: str = _rule("standard", choices=NORMALIZATIONS, label="Normalisation")
     augment: bool = _rule(False, help="random crop + horizontal flip, 32x32 images only")
     test_fraction: float = _rule(0.25, min=0.05, max=0.9, help="digits only: held-out share")
-    train_limit: int = _rule(0, min=0, help="use only the first N training samples (0 = all)")
-    test_limit: int = _rule(0, min=0, help="use only the first N test samples (0 = all)")
+    train_limit: int = _rule(0, min=0, help="use only the first N training samples (0 = all)",
+                             label="Train samples (0 = all)")
+    test_limit: int = _rule(0, min=0, help="use only the first N test samples (0 = all)",
+                            label="Test samples (0 = all)")
     split_seed: int = _rule(-1, min=-1, help="digits/mnist1d: seed of the train/test split (-1 = the experiment seed); "
                           "runs with one split_seed and different seeds share their data")
 
 
 @dataclass
-class BiasConfig:
-    kind: str = _rule("none", choices=BIAS_KINDS)
+class BiasConfig(Settings):
+    SOURCE = SOURCE
+    PREFIX = "bias."
+
+    kind: str = _rule("none", choices=BIAS_KINDS, label="Kind")
     fraction: float = _rule(0.0, min=0.0, max=1.0)
-    target_class: int = _rule(-1, min=-1, toml_key="class", help="class for size/noise bias")
+    target_class: int = _rule(-1, min=-1, toml_key="class", help="class for size/noise bias", label="Class")
     variance: float = _rule(0.02, min=0.0, help="variance of the Gaussian noise bias")
 
 
 @dataclass
-class ModelConfig:
-    arch: str = _rule("mlp", choices=ARCHS)
-    skip: bool = _rule(True, help="ResNets: False gives Li et al.'s no-shortcut variant")
+class ModelConfig(Settings):
+    SOURCE = SOURCE
+    PREFIX = "model."
+
+    arch: str = _rule("mlp", choices=ARCHS, label="Architecture")
+    skip: bool = _rule(True, help="ResNets: False gives Li et al.'s no-shortcut variant", label="Skip connections")
     width: int = _rule(1, min=1, max=16, help="channel width multiplier")
-    hidden: list[int] = _rule(factory=lambda: [64, 64], min=1, help="MLP hidden layer sizes")
+    hidden: list[int] = _rule(factory=lambda: [64, 64], min=1, help="MLP hidden layer sizes", label="MLP hidden layers")
     activation: str = _rule("relu", choices=ACTIVATIONS)
-    taaf: bool = _rule(False, help="MLP: per-neuron trainable alpha*f(beta*y+gamma)+delta")
-    user: str = _rule("", help="arch='user': path/to/file.py:ClassName (runs that file's code)")
-    user_kwargs: dict[str, Any] = _rule(factory=dict)
+    taaf: bool = _rule(False, help="MLP: per-neuron trainable alpha*f(beta*y+gamma)+delta", label="TAAF activations")
+    user: str = _rule("", help="arch='user': path/to/file.py:ClassName (runs that file's code)", label="Model file")
+    user_kwargs: dict[str, Any] = _rule(factory=dict, label="Model arguments")
 
 
 @dataclass
-class DistanceConfig:
-    strength: float = _rule(0.0, min=0.0)
+class DistanceConfig(Settings):
+    SOURCE = SOURCE
+    PREFIX = "train.distance."
+
+    strength: float = _rule(0.0, min=0.0, label="Distance strength")
     sigma: float = _rule(1.0, min=1e-12)
-    start_epoch: int = _rule(10, min=0)
-    every: int = _rule(0, min=0, help="take a new snapshot every k epochs (0 = once)")
+    start_epoch: int = _rule(10, min=0, label="Start epoch")
+    every: int = _rule(0, min=0, help="take a new snapshot every k epochs (0 = once)", label="Snapshot every")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
+    SOURCE = SOURCE
+    PREFIX = "train."
+
     optimizer: str = _rule("sgd", choices=OPTIMIZERS)
-    lr: float = _rule(0.05, min=1e-12, max=10.0)
+    lr: float = _rule(0.05, min=1e-12, max=10.0, label="Learning rate")
     momentum: float = _rule(0.9, min=0.0, max=0.9999)
     nesterov: bool = _rule(False)
     weight_decay: float = _rule(5e-4, min=0.0, max=1.0)
@@ -104,7 +118,10 @@ class TrainConfig:
 
 
 @dataclass
-class ExperimentConfig:
+class ExperimentConfig(Settings):
+    SOURCE = SOURCE
+    PREFIX = ""
+
     name: str = _rule("experiment")
     seed: int = _rule(0, min=0)
     description: str = _rule("")
@@ -117,92 +134,8 @@ class ExperimentConfig:
         """Cross-field checks that one key alone cannot express."""
         return _check_combinations(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
-    def to_toml(self) -> str:
-        return tomli_w.dumps(self.to_dict())
-
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_toml())
-
-
-def _toml_key(f: dataclasses.Field) -> str:
-    return f.metadata.get("toml_key", f.name)
-
-
-def _to_dict(obj: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        out[_toml_key(f)] = _to_dict(value) if dataclasses.is_dataclass(value) else value
-    return out
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def _check_scalar(key: str, value: Any, tp: Any, meta: typing.Mapping, source: str) -> Any:
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, value, "true or false", source)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, value, "an integer", source)
-    elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, value, "a number", source)
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(key, value, "a finite number", source)
-    elif tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(key, value, "a string", source)
-    if "choices" in meta and value not in meta["choices"]:
-        raise ConfigError(key, value, "one of " + ", ".join(map(repr, meta["choices"])), source)
-    lo, hi = meta.get("min"), meta.get("max")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        bounds = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        raise ConfigError(key, value, f"a {_type_name(tp)} in {bounds}", source)
-    return value
-
-
-def _check_value(key: str, value: Any, tp: Any, meta: typing.Mapping, source: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (item_type,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(key, value, f"a list of {_type_name(item_type)}", source)
-        return [_check_scalar(f"{key}[{i}]", v, item_type, meta, source) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(key, value, "a table", source)
-        return dict(value)
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported config type for {key}")
-    return _check_scalar(key, value, tp, meta, source)
-
-
-def _from_dict(cls: type, data: Any, prefix: str, source: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(prefix or "<top>", data, "a table", source)
-    hints = typing.get_type_hints(cls)
-    fields = {_toml_key(f): f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        key = f"{prefix}{unknown[0]}"
-        raise ConfigError(key, data[unknown[0]], "one of the keys " + ", ".join(sorted(fields)), source)
-    kwargs: dict[str, Any] = {}
-    for tkey, value in data.items():
-        f = fields[tkey]
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            kwargs[f.name] = _from_dict(tp, value, f"{prefix}{tkey}.", source)
-        else:
-            kwargs[f.name] = _check_value(f"{prefix}{tkey}", value, tp, f.metadata, source)
-    return cls(**kwargs)
 
 
 def _check_combinations(cfg: ExperimentConfig, source: str = "") -> ExperimentConfig:
@@ -229,16 +162,12 @@ def _check_combinations(cfg: ExperimentConfig, source: str = "") -> ExperimentCo
 
 def from_dict(data: dict[str, Any], source: str = "") -> ExperimentConfig:
     """Build and validate an experiment from a plain dict (e.g. parsed TOML)."""
-    cfg = _from_dict(ExperimentConfig, data, "", source)
+    cfg = ExperimentConfig.from_dict(data, source)
     return _check_combinations(cfg, source)
 
 
 def from_toml_text(text: str, source: str = "<text>") -> ExperimentConfig:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("<file>", source, f"valid TOML ({exc})", source) from exc
-    return from_dict(data, source)
+    return _check_combinations(ExperimentConfig.from_toml(text, source), source)
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
@@ -246,7 +175,12 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError("<file>", str(path), "an existing experiment .toml file", str(path))
-    return from_toml_text(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("<file>", str(path), f"a UTF-8 TOML text file (byte {exc.start} is not UTF-8)",
+                          str(path)) from None
+    return from_toml_text(text, str(path))
 
 
 def with_overrides(cfg: ExperimentConfig, overrides: dict[str, Any]) -> ExperimentConfig:
@@ -263,7 +197,4 @@ def with_overrides(cfg: ExperimentConfig, overrides: dict[str, Any]) -> Experime
 
 def field_help(section: type, name: str) -> dict[str, Any]:
     """The validation rules of one field, for forms in the app."""
-    for f in dataclasses.fields(section):
-        if f.name == name or _toml_key(f) == name:
-            return dict(f.metadata)
-    raise KeyError(name)
+    return dict(setting_named(section, name).meta)
