@@ -201,11 +201,32 @@ def test_runs_on_different_data_splits_are_refused(runs, tmp_path):
     assert str(runs[0]) in str(error.value) and str(other) in str(error.value)
 
 
+def test_a_cancelled_connect_keeps_a_file_that_resumes_to_the_same_result(runs, curve, tmp_path):
+    from engine.events import Cancelled, CancelToken
+
+    out, token = tmp_path / "cancelled.h5", CancelToken()
+
+    def stop_after_two_epochs(event) -> None:
+        if event.payload.get("epoch") == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        connect(*runs, out, ConnectOptions(**QUICK), on_event=stop_after_two_epochs, cancel=token)
+    stopped = load_curve(out)
+    assert stopped.epochs_done == 2 and stopped.status.startswith("stopped by the user") and not stopped.evaluated
+    resumed = connect(*runs, out, ConnectOptions(**QUICK))
+    for name, value in curve.bends[0].items():
+        np.testing.assert_array_equal(resumed.bends[0][name], value, err_msg=name)
+    np.testing.assert_array_equal(resumed.values["curve"]["test_loss"], curve.values["curve"]["test_loss"])
+
+
 def test_bad_options_name_the_field():
     with pytest.raises(ConfigError, match="t = '0:2:5'"):
         ConnectOptions(t="0:2:5")
     with pytest.raises(ConfigError, match="curve"):
         ConnectOptions(curve="spline")
+    with pytest.raises(ConfigError, match="ensemble = 1 is not valid; expected 0 .no ensemble. or at least 2"):
+        ConnectOptions(ensemble=1)
 
 
 def test_polychain_visits_its_bends():

@@ -24,6 +24,12 @@ def _t_grid(spec: str) -> str:
     return spec
 
 
+def _ensemble_size(count: int) -> int:
+    if count == 1:
+        raise ValueError("0 (no ensemble) or at least 2 models")
+    return count
+
+
 @dataclass(frozen=True)
 class ConnectOptions(Settings):
     """How the curve between two runs is trained and evaluated (Garipov et al. 2018)."""
@@ -47,7 +53,8 @@ class ConnectOptions(Settings):
     bn_update: bool = setting(True, "re-estimate batch-norm statistics from the training data at "
                               "every t (nets without batch norm skip it)", label="Re-estimate BN")
     ensemble: int = setting(5, "models sampled at evenly spaced t (ends included) whose averaged "
-                            "prediction is tested (0 = no ensemble)", min=0, label="Ensemble size")
+                            "prediction is tested (0 = no ensemble)", min=0, check=_ensemble_size,
+                           label="Ensemble size")
     seed: int = setting(0, "seed for batch order and the sampled t", min=0)
     device: str = setting("auto", "where to train and evaluate", choices=DEVICES)
     threads: int = setting(0, "CPU threads (0 = automatic)", min=0)
