@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QWidget
 
+from app.panels.field_editors import PathEditor
 from engine.connect import ConnectOptions
 from engine.errors import ConfigError
 from engine.schema import Setting, settings_of
@@ -97,3 +98,17 @@ class ConnectOptionsForm(QWidget):
             return None
         self.error.clear()
         return options
+
+
+class CurveFileEditor(PathEditor):
+    """The Surface panel's "Via curve": a curve file from Connect two runs (empty = none)."""
+
+    def __init__(self) -> None:
+        super().__init__("via_curve", "Choose a curve file written by Connect two runs")
+        self.file_filter = "Curve files (*.h5 *.hdf5)"
+
+    def value(self) -> str | None:
+        return super().value() or None
+
+    def set_value(self, value: Any) -> None:
+        super().set_value(value or "")
