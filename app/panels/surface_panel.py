@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.live_surface import LiveSurface
 from app.panels.config_form import ERROR_STYLE, SectionForm, rejection
+from app.panels.connect_form import CurveFileEditor
 from app.panels.field_editors import FieldParseError
 from app.panels.surface_editors import AxisEditor, CheckpointEditor, RunReferenceEditor
 from app.panels.training_panel import format_clock, unused_path
@@ -46,6 +47,7 @@ DEFAULTS = {"x": "-1:1:21", "y": "-1:1:21"}  # a first look that finishes in min
 SHOWN_WHEN = {
     "to": lambda o: o["directions"] == "interpolate",
     "via": lambda o: o["directions"] == "interpolate" and o["y"] is not None,
+    "via_curve": lambda o: o["directions"] == "interpolate" and o["y"] is not None,
     "norm": lambda o: o["directions"] == "random",
     "ignore": lambda o: o["directions"] == "random",
     "candidates": lambda o: o["directions"] == "random" and o["y"] is not None,
@@ -98,7 +100,8 @@ class SurfacePanel(QWidget):
         browse.clicked.connect(self._browse_run)
         self.checkpoint = CheckpointEditor()
         custom = {"checkpoint": self.checkpoint, "x": AxisEditor("x"), "y": AxisEditor("y", optional=True),
-                  "to": RunReferenceEditor("to"), "via": RunReferenceEditor("via")}
+                  "to": RunReferenceEditor("to"), "via": RunReferenceEditor("via"),
+                  "via_curve": CurveFileEditor()}
         self.form = SectionForm("Surface", SurfaceOptions, "", custom)
         defaults = SurfaceOptions()
         values = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)}
