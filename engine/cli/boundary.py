@@ -30,6 +30,8 @@ def guarded(job: Callable[[], int], *, debug: bool = False, command: str = "") -
         return _fail(f"losslab: {exc}", INTERRUPTED, debug)
     except KeyboardInterrupt:
         return _fail("losslab: interrupted; completed work was saved", INTERRUPTED, debug)
+    except BrokenPipeError:
+        return 0  # `losslab info run.h5 | head`: the reader has what it wanted
     except LossLabError as exc:
         return _fail(f"losslab: error: {exc}", USER_ERROR, debug)
     except OSError as exc:

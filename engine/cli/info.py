@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from engine.checks import RESNETS
 from engine.errors import RunFileError
 
 
@@ -40,7 +41,8 @@ def run_summary(path: Path) -> str:
         f"experiment {cfg.name}  seed {cfg.seed}",
         f"data       {cfg.data.source}  train {run.dataset_info['train_size']}  test {run.dataset_info['test_size']}"
         f"  input {tuple(run.dataset_info['input_shape'])}  classes {len(classes)}",
-        f"model      {cfg.model.arch}" + ("" if cfg.model.skip else " (no skip connections)")
+        f"model      {cfg.model.arch}" + (" (no skip connections)" if cfg.model.arch in RESNETS and not cfg.model.skip
+                                          else "")
         + f"  optimiser {cfg.train.optimizer} lr {cfg.train.lr:g}  loss {cfg.train.loss}",
         f"device     {run.attrs.get('device', '?')}  torch {run.attrs.get('torch_version', '?')}"
         f"  losslab {run.attrs.get('losslab_version', '?')}",
@@ -57,18 +59,25 @@ def _bias_lines(bias: dict, classes: list[str]) -> list[str]:
         return ["bias       none"]
     target = int(bias.get("target_class", -1))
     on = f" class {target} ({classes[target]})" if 0 <= target < len(classes) else ""
-    lines = [f"bias       {kind}{on}  fraction {float(bias['fraction']):g}  changed samples {len(bias['indices'])}"]
+    changed = len(bias["indices"]) if "indices" in bias else "?"
+    fraction = float(bias.get("fraction", float("nan")))
+    lines = [f"bias       {kind}{on}  fraction {fraction:g}  changed samples {changed}"]
     if kind == "noise":
-        lines.append(f"           noise variance {float(bias['variance']):g}  noise seed {int(bias['noise_seed'])}")
-    before, after = bias["counts_before"], bias["counts_after"]
-    lines.append("           per-class counts before: " + " ".join(map(str, before)))
-    lines.append("           per-class counts after:  " + " ".join(map(str, after)))
+        lines.append(f"           noise variance {float(bias.get('variance', float('nan'))):g}"
+                     f"  noise seed {bias.get('noise_seed', '?')}")
+    for key, label in (("counts_before", "before"), ("counts_after", "after: ")):
+        if key in bias:
+            lines.append(f"           per-class counts {label} " + " ".join(map(str, np.ravel(bias[key]))))
     return lines
 
 
+FINAL_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "gen_error", "param_norm", "seconds")
+
+
 def _metric_lines(m: dict[str, np.ndarray], classes: list[str]) -> list[str]:
-    if "test_loss" not in m:
-        return []
+    missing = [k for k in FINAL_METRICS if k not in m or len(m[k]) != len(m.get("test_loss", []))]
+    if missing:
+        return [f"metrics    incomplete (no {', '.join(missing)})"] if m else ["metrics    none recorded yet"]
     last = len(m["test_loss"]) - 1
     lines = [
         f"final      epoch {last}  train loss {m['train_loss'][last]:.4f} acc {100 * m['train_acc'][last]:.2f}%"
@@ -78,7 +87,7 @@ def _metric_lines(m: dict[str, np.ndarray], classes: list[str]) -> list[str]:
     ]
     if "ensemble_test_acc" in m:
         lines.append(f"           snapshot-ensemble test acc {100 * m['ensemble_test_acc'][last]:.2f}%")
-    if "test_precision" in m:
+    if all(f"test_{k}" in m and len(m[f"test_{k}"]) > last for k in ("precision", "recall", "f1")):
         lines.append("class      precision  recall  f1")
         for k, name in enumerate(classes):
             lines.append(f"  {name:<12} {m['test_precision'][last][k]:.2f}      {m['test_recall'][last][k]:.2f}"

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from engine.cli.progress import ProgressPrinter
-from engine.config import load_experiment
+from engine.config import ExperimentConfig, load_experiment
+from engine.errors import ConfigError
 from engine.resources import find_experiment
 
 
@@ -25,8 +26,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.training import train
 
-    cfg = load_experiment(find_experiment(args.experiment))
-    out = train(cfg, args.out, device=args.device, resume=args.resume, overwrite=args.overwrite,
-                on_event=ProgressPrinter())
+    cfg = read_experiment(Path(find_experiment(args.experiment)))
+    try:
+        out = train(cfg, args.out, device=args.device, resume=args.resume, overwrite=args.overwrite,
+                    on_event=ProgressPrinter())
+    except ConfigError as exc:
+        if exc.source or exc.key == "device":
+            raise
+        # checks that need the data (bias class, loss vs targets) know the key, not the file
+        raise ConfigError(exc.key, exc.value, exc.allowed, str(args.experiment)) from exc
     print(f"run file: {out}")
     return 0
+
+
+def read_experiment(path: Path) -> ExperimentConfig:
+    """The validated experiment, or a ConfigError naming the file when it is not readable text."""
+    if path.is_dir():
+        raise ConfigError("<file>", str(path), "an experiment .toml file, not a folder", str(path))
+    try:
+        return load_experiment(path)
+    except UnicodeDecodeError as exc:
+        raise ConfigError("<file>", str(path), f"UTF-8 text (byte {exc.start} is not)", str(path)) from exc
+    except OSError as exc:
+        raise ConfigError("<file>", str(path), f"a readable file ({exc.strerror})", str(path)) from exc

@@ -31,7 +31,8 @@ def member(f: h5py.Group, name: str, path: str | Path, what: str = "") -> h5py.G
         raise RunFileError(f"{_where(path)}: '{name}' cannot be read ({exc}); the file is damaged") from exc
     if found is None:
         hint = f" ({what})" if what else ""
-        raise RunFileError(f"{_where(path)}: '{name}' is missing{hint}; the file is incomplete or was not "
+        full = name if name.startswith("/") else f"{f.name.rstrip('/')}/{name}"
+        raise RunFileError(f"{_where(path)}: '{full}' is missing{hint}; the file is incomplete or was not "
                            "written by LossLab")
     return found
 
