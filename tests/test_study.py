@@ -251,7 +251,7 @@ def test_report_is_self_contained(tiny_study) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "<link" not in page and "<script" not in page
     sources = re.findall(r"""src=["']([^"']+)""", page)
-    assert len(sources) == 7  # 2 3D views, top views, 1D curves, training, per-class, weights
+    assert len(sources) == 8  # flatness bars, 2 3D views, top views, 1D curves, training, per-class, weights
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<table id='summary'>" in page and "mislabel-30" in page
 

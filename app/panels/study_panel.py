@@ -81,7 +81,7 @@ class StudyWindow(QMainWindow):
         splitter.setOrientation(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.grid)
-        splitter.setSizes([220, 600])
+        splitter.setSizes([300, 560])
         self.setCentralWidget(splitter)
         self._build_toolbar()
         self.status = QLabel("No study open")
@@ -177,8 +177,9 @@ class StudyWindow(QMainWindow):
 
     # ---- comparing ------------------------------------------------------------------------
     def selected_variants(self) -> list[dict[str, Any]]:
-        rows = sorted({self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()})
-        return [self.model.variant(r) for r in rows]
+        """The selected variants in the order the table shows them (its current sorting)."""
+        chosen = sorted(self.table.selectionModel().selectedRows(), key=lambda index: index.row())
+        return [self.model.variant(self.proxy.mapToSource(index).row()) for index in chosen]
 
     def compare_selected(self) -> None:
         from engine.storage.surface_file import load_surface

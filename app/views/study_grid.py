@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from PySide6.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 from pyvistaqt import QtInteractor
 
 from app.display import DisplaySettings
@@ -44,6 +45,10 @@ class StudyGrid(QWidget):
         self.canvas = QWidget()
         self._canvas_layout = QVBoxLayout(self.canvas)
         self._canvas_layout.setContentsMargins(0, 0, 0, 0)
+        self.placeholder = QLabel("Select variants in the table and press Compare selected surfaces "
+                                  "(none selected: all with a surface).")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._canvas_layout.addWidget(self.placeholder)
         self.scroll.setWidget(self.canvas)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -72,6 +77,7 @@ class StudyGrid(QWidget):
         apply_camera(self.plotter, "iso", top_room=0.18)
 
     def _new_plotter(self, shape: tuple[int, int]) -> None:
+        self.placeholder.hide()
         if self.plotter is not None:
             self._canvas_layout.removeWidget(self.plotter)
             self.plotter.close()

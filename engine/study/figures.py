@@ -76,7 +76,8 @@ def surface_heatmaps(items: Sequence[tuple[str, Surface]], metric: str, log: boo
         ax.plot([0], [0], marker="+", color="red", markersize=10)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("α")
-        ax.set_ylabel("β")
+        if ax in axes[:, 0]:
+            ax.set_ylabel("β")
         ax.set_aspect("equal")
     for ax in list(axes.flat)[len(items):]:
         ax.set_visible(False)
@@ -199,3 +200,28 @@ def _colours(count: int) -> list:
 
     cmap = matplotlib.colormaps["tab10" if count <= 10 else "tab20"]
     return [cmap(k % cmap.N) for k in range(count)]
+
+
+FLATNESS_BARS = (("test_acc", "test accuracy"), ("loss_rise", "test-loss rise around the minimum"),
+                 ("top_eigenvalue", "top Hessian eigenvalue"), ("trace", "Hessian trace"),
+                 ("sharpness", "ε-sharpness"), ("relative_flatness", "relative flatness"))
+
+
+def flatness_figure(rows: Sequence[dict]) -> bytes | None:
+    """One bar chart per measure, variants side by side in table order (empty where not computed)."""
+    measures = [(key, label) for key, label in FLATNESS_BARS
+                if any(isinstance(r.get(key), (int, float)) for r in rows)]
+    if len(measures) < 2:
+        return None
+    names = [str(r["variant"]) for r in rows]
+    figure = _figure(3.0 * len(measures), 0.8 + 0.28 * len(rows) + 1.2)
+    colours = _colours(len(rows))
+    for ax, (key, label) in zip(figure.subplots(1, len(measures), sharey=True), measures):
+        values = [r.get(key) if isinstance(r.get(key), (int, float)) else np.nan for r in rows]
+        ax.barh(range(len(rows)), values, color=colours)
+        ax.set_title(label, fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.tick_params(labelsize=8)
+    figure.axes[0].set_yticks(range(len(rows)), names)
+    figure.axes[0].invert_yaxis()
+    return _png(figure)

@@ -34,7 +34,7 @@ table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
 th,td{border:1px solid #d6dbe3;padding:4px 8px;text-align:right}th{background:#eef2f7}
 td:first-child,th:first-child{text-align:left;font-weight:600}
 tr:nth-child(even) td{background:#f8fafc}
-figure{margin:1.2em 0}figure img{max-width:100%;border:1px solid #e3e7ee}
+figure{margin:1.2em 0;max-width:100%}img{max-width:100%;height:auto;border:1px solid #e3e7ee}
 figcaption{font-size:0.85em;color:#3b4350;margin-top:0.4em}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(270px,1fr));gap:10px}
 .grid figure{margin:0}.grid figcaption{font-weight:600}
@@ -115,12 +115,16 @@ def _table(study: StudyConfig, folder: Path) -> str:
     notes = [f"<li>{_e(r['variant'])}: {_e(r['status'])}</li>" for r in rows
              if r.get("status") not in (None, "complete")]
     note = f"<ul class='meta'>{''.join(notes)}</ul>" if notes else ""
+    bars = _figure(figures.flatness_figure(rows),
+                   "Accuracy and flatness side by side, one bar per variant in table order (no bar: not computed). "
+                   "Larger rise, eigenvalue, trace and sharpness mean a sharper minimum.")
     return (f"<h2>Summary</h2><div class='scroll'><table id='summary'><tr>{head}</tr>{body}</table></div>{note}"
             "<p class='meta'>Accuracies of the final epoch (train accuracy on the possibly biased training "
             "set); gen_error = train − test accuracy; loss rise = mean rise of the surface metric within "
-            "|α|, |β| ≤ rise_radius around the trained model; top_eigenvalue and trace of the loss Hessian "
-            "(power iteration and Hutchinson); wall_seconds = time of all completed steps. The same numbers "
-            "are in summary.csv.</p>")
+            "|α|, |β| ≤ rise_radius around the trained model; top_eigenvalue, min_eigenvalue, trace (Hutchinson), "
+            "sharpness (ε-sharpness) and relative flatness come from the analysis report of `losslab flatness` "
+            "(flatness.json per variant); wall_seconds = time of all completed steps. The same numbers are in "
+            "summary.csv.</p>" + "".join(bars))
 
 
 def _surface_caption(options: SurfaceOptions) -> str:
