@@ -308,12 +308,18 @@ def _load_losslab(
             },
         }
     if "pca" in f:
-        surface.trajectory = np.stack([f["pca/path_x"][()], f["pca/path_y"][()]], axis=1)
-        surface.trajectory_epochs = f["pca/epochs"][()]
-        surface.explained_variance = f["pca/explained_variance"][()]
+        surface.trajectory = _path(f, "pca", path)
+        surface.trajectory_epochs = h5safe.read(f, "pca/epochs", path, ndim=1, size=len(surface.trajectory))
+        surface.explained_variance = h5safe.read(f, "pca/explained_variance", path, ndim=1)
     if "curve" in f:  # a mode-connecting curve on the plane through its end points and bend
-        surface.trajectory = np.stack([f["curve/path_x"][()], f["curve/path_y"][()]], axis=1)
+        surface.trajectory = _path(f, "curve", path)
     return surface
+
+
+def _path(f: h5py.File, group: str, path: Path) -> np.ndarray:
+    """A (K, 2) path in the plane from ``group/path_x`` and ``group/path_y``, checked before reading."""
+    xs = h5safe.read(f, f"{group}/path_x", path, ndim=1)
+    return np.stack([xs, h5safe.read(f, f"{group}/path_y", path, ndim=1, size=len(xs))], axis=1)
 
 
 def _load_loss_landscape(
@@ -353,7 +359,8 @@ def load_direction_tensors(path: str | Path) -> dict[str, dict[str, np.ndarray]]
     with _open(Path(path), "r") as f:
         if "directions" not in f:
             raise RunFileError(f"{path}: no 'directions' group (not written by LossLab)")
-        return {axis: {n: d[()] for n, d in group.items()} for axis, group in f["directions"].items()}
+        groups = h5safe.group(f, "directions", path).items()
+        return {axis: {n: h5safe.read(group, n, path) for n in group} for axis, group in groups}
 
 
 def _open(path: Path, mode: str) -> h5py.File:
