@@ -152,9 +152,10 @@ def _epochs_done(path: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # two fresh Python processes importing torch
 def test_kill_9_during_connect_resumes_to_the_same_result(runs, tmp_path):
     out = tmp_path / "killed.h5"
-    flags = ["--epochs", "12", "--batch-size", "8", "--t", "0:1:5", "--ensemble", "0"]
+    flags = ["--epochs", "12", "--batch-size", "4", "--t", "0:1:5", "--ensemble", "0"]
     command = [sys.executable, "-m", "engine.cli", "connect", str(runs[0]), str(runs[1]), "--out", str(out), *flags]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -169,7 +170,7 @@ def test_kill_9_during_connect_resumes_to_the_same_result(runs, tmp_path):
     assert "barrier height" in result.stdout
     resumed = load_curve(out)
     reference = connect(*runs, tmp_path / "reference.h5",
-                        ConnectOptions(epochs=12, batch_size=8, t="0:1:5", ensemble=0))
+                        ConnectOptions(epochs=12, batch_size=4, t="0:1:5", ensemble=0))
     for name, value in reference.bends[0].items():
         np.testing.assert_array_equal(resumed.bends[0][name], value, err_msg=name)
     assert resumed.train_loss == reference.train_loss
