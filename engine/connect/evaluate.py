@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from engine.connect.options import ConnectOptions
-from engine.connect.setup import EndPoints, State, _is_tracking_bn
+from engine.connect.setup import EndPoints, State, is_tracking_batch_norm
 from engine.events import CancelToken, EventSink, ProgressEvent, Stopwatch
 from engine.training.evaluation import ensemble_accuracy, evaluate_split
 
@@ -26,7 +26,7 @@ STAGE = "evaluate"
 @torch.no_grad()
 def update_bn(model: nn.Module, inputs: Tensor, batch_size: int) -> bool:
     """Re-estimate every tracking batch-norm layer's statistics on ``inputs``; False if there is none."""
-    layers = [m for m in model.modules() if _is_tracking_bn(m)]
+    layers = [m for m in model.modules() if is_tracking_batch_norm(m)]
     if not layers:
         return False
     momenta = {m: m.momentum for m in layers}

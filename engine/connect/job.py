@@ -8,6 +8,7 @@ option, other end points naming the files.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def connect(run_a: str | Path | Run, run_b: str | Path | Run, out: str | Path, o
     return record
 
 
-def _saver(out: Path, options: ConnectOptions):
+def _saver(out: Path, options: ConnectOptions) -> Callable[[CurveRecord], None]:
     def save(record: CurveRecord) -> None:
         # a resumed job keeps the options it started with; speed-only ones may differ
         record.options = options

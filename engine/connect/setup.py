@@ -46,7 +46,7 @@ class EndPoints:
 
     @property
     def has_batch_norm(self) -> bool:
-        return any(_is_tracking_bn(m) for m in self.model.modules())
+        return any(is_tracking_batch_norm(m) for m in self.model.modules())
 
     def buffers_at(self, t: float) -> State:
         """Batch-norm statistics interpolated between A's and B's (before any re-estimation)."""
@@ -65,7 +65,7 @@ class EndPoints:
         return net.eval()
 
 
-def _is_tracking_bn(module: nn.Module) -> bool:
+def is_tracking_batch_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats
 
 
