@@ -355,3 +355,16 @@ def test_app_runs_the_missing_steps_as_a_background_job(study_window, tiny_study
     study_events = [e for e in events if e.stage == "study"]
     assert study_events[-1].done == study_events[-1].total == 8
     assert window.actions_by_name["run"].isEnabled() and not window.actions_by_name["cancel"].isEnabled()
+
+
+def test_processes_running_different_variants_keep_each_others_records(tmp_path: Path) -> None:
+    from engine.study.record import StudyRecord
+
+    first = StudyRecord.open(tmp_path, "s", "s.toml")
+    second = StudyRecord.open(tmp_path, "s", "s.toml")  # opened before the first one wrote anything
+    first.mark("a", "train", 1.0)
+    second.mark("b", "train", 2.0)
+    first.mark("a", "surface", 3.0)
+    record = json.loads((tmp_path / "study.json").read_text())
+    assert {v: sorted(e["steps"]) for v, e in record["variants"].items()} == {"a": ["surface", "train"],
+                                                                               "b": ["train"]}

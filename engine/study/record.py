@@ -10,18 +10,27 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from engine.errors import RunFileError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; run one study process per folder there
+    fcntl = None
+
 RECORD = "study.json"
+LOCK = "study.json.lock"
 
 
 class StudyRecord:
     def __init__(self, folder: Path, data: dict[str, Any]) -> None:
         self.folder = folder
         self.data = data
+        self.owned: set[str] = set()  # variants this process works on (the only ones it writes)
 
     @classmethod
     def open(cls, folder: Path, study_name: str, source: str) -> StudyRecord:
@@ -39,6 +48,7 @@ class StudyRecord:
         return cls(folder, data)
 
     def variant(self, name: str) -> dict[str, Any]:
+        self.owned.add(name)
         return self.data["variants"].setdefault(name, {"steps": {}})
 
     def check_config(self, name: str, config_toml: str) -> None:
@@ -65,7 +75,31 @@ class StudyRecord:
         return sum(float(s.get("seconds", 0.0)) for s in self.variant(name)["steps"].values() if s.get("done"))
 
     def save(self) -> None:
-        write_atomic(self.folder / RECORD, json.dumps(self.data, indent=1, sort_keys=True))
+        """Merge this process's variants into the file: other processes may be running other
+        variants of the same study (``--variant``), so their entries are re-read, never overwritten."""
+        path = self.folder / RECORD
+        with _locked(self.folder):
+            current = read_record(self.folder) or {}
+            merged = {**current.get("variants", {}), **self._touched()}
+            self.data["variants"] = {**self.data["variants"], **merged}
+            write_atomic(path, json.dumps({**self.data, "variants": merged}, indent=1, sort_keys=True))
+
+    def _touched(self) -> dict[str, Any]:
+        return {name: entry for name, entry in self.data["variants"].items() if name in self.owned}
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder/study.json.lock`` (released by the OS if the process dies)."""
+    if fcntl is None:
+        yield
+        return
+    with open(folder / LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_atomic(path: Path, text: str) -> None:
