@@ -43,7 +43,7 @@ def connect(run_a: str | Path | Run, run_b: str | Path | Run, out: str | Path, o
             evaluator = PathEvaluator(ends, options)
             record.t, record.values, summary = evaluate_paths(evaluator, trainer.curve.at, cancel, on_event)
             record.summary.update(summary)
-    except Cancelled:
+    except (Cancelled, KeyboardInterrupt):  # the file holds the last finished epoch: say so in it
         record.status = "stopped by the user; run the same command again to resume"
         _save_status(out, record)
         raise
