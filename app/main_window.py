@@ -162,10 +162,10 @@ class MainWindow(QMainWindow):
     def _job_progress(self, job: Job, event: ProgressEvent) -> None:
         if job.state is not JobState.RUNNING:
             return  # pausing: the label says so until the job has stopped
-        self.job_progress.setValue(int(100 * event.fraction))
+        share = int(100 * job.overall(event))  # the same number as the panel's bar
+        self.job_progress.setValue(share)
         eta = event.eta_seconds
-        self.job_label.setText(f"{job.title}: {event.done}/{event.total}"
-                               + (f", {int(eta)} s left" if eta is not None else ""))
+        self.job_label.setText(f"{job.title}: {share} %" + (f", {int(eta)} s left" if eta is not None else ""))
 
     def _job_state(self, job: Job, state: JobState) -> None:
         words = {JobState.PAUSING: "pausing…", JobState.PAUSED: "paused; Resume continues it",

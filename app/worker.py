@@ -110,11 +110,16 @@ class Job(QObject):
         self.result: Any = None
         self.error: JobError | None = None
         self.last_event: ProgressEvent | None = None
+        self.base = 0.0  # share of the whole task done before this job (a resumed run or surface)
         self._stop_as = JobState.CANCELLED  # what a stopped engine call means: Pause or Cancel
         self._report.connect(self._on_report)
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.kind} {self.title!r} {self.state}>"
+
+    def overall(self, event: ProgressEvent) -> float:
+        """``event``'s progress as a share of the whole task: a resumed job continues at ``base``."""
+        return min(1.0, self.base + (1.0 - self.base) * event.fraction)
 
     # -- asked from the GUI ------------------------------------------------------------
     def cancel(self) -> None:
@@ -258,6 +263,8 @@ class JobRunner(QObject):
         self._outstanding = 0  # submitted jobs the thread has not finished with (thread-safe count)
         self._outstanding_changed = threading.Condition()
         self._done.connect(self._job_done)
+        jobs = self._thread.jobs  # not self: the hook runs while the runner is being destroyed
+        self.destroyed.connect(lambda *_: jobs.put(None))  # a runner torn down with its window ends its thread
         self._thread.start()
 
     @property
@@ -297,7 +304,10 @@ class JobRunner(QObject):
             self.job_started.emit(job)
             job._execute()
             self.current = None
-        self._done.emit(job)
+        try:
+            self._done.emit(job)
+        except RuntimeError:  # the runner was destroyed (its window closed) while the job ran
+            pass
         with self._outstanding_changed:
             self._outstanding -= 1
             self._outstanding_changed.notify_all()

@@ -117,7 +117,6 @@ class SurfacePanel(QWidget):
         self.eta = QLabel("")
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self._base = 0.0  # share of the grid computed before this job (a resumed file)
         self._build_layout(browse)
         self.revalidate()
 
@@ -248,14 +247,14 @@ class SurfacePanel(QWidget):
             return compute_surface(str(run_path), options, out, on_event=sink, cancel=token)
 
         self.live = LiveSurface(out, options, existing)
-        self._base = self.live.done_fraction
         job = self.job = Job("surface", f"Surface of {run_path.stem}", run, out)
+        job.base = self.live.done_fraction
         job.progress.connect(self._progress)
         job.state_changed.connect(self._job_state)
-        verb = f"Resuming ({int(100 * self._base)} % already computed)" if existing is not None else "Computing"
+        verb = f"Resuming ({int(100 * job.base)} % already computed)" if existing is not None else "Computing"
         self.status.setText(f"{verb} → {out}")
         self.status.setStyleSheet("")
-        self.progress.setValue(int(100 * self._base))
+        self.progress.setValue(int(100 * job.base))
         self.eta.setText("")
         self.worker.submit(job)
         self._set_state(JobState.RUNNING)
@@ -269,7 +268,7 @@ class SurfacePanel(QWidget):
             self.job.cancel()
 
     def _progress(self, event: ProgressEvent) -> None:
-        self.progress.setValue(int(100 * (self._base + (1.0 - self._base) * event.fraction)))
+        self.progress.setValue(int(100 * self.job.overall(event)))
         self.eta.setText(f"{event.done} of {event.total} points · elapsed {format_clock(event.elapsed)}"
                          f" · remaining {format_clock(event.eta_seconds)}")
         if "indices" in event.payload and self.live is not None:
@@ -284,9 +283,13 @@ class SurfacePanel(QWidget):
         self.job = None
         if state is JobState.FINISHED:
             self.progress.setValue(100)
+        elif self.live is not None:  # what the file holds now, whatever the last event said
+            self.progress.setValue(int(100 * self.live.done_fraction))
+        done = int(self.live.surface.computed.sum()) if self.live is not None else 0
+        total = int(np.prod(self.live.surface.shape)) if self.live is not None else 0
         texts = {JobState.FINISHED: "done", JobState.FAILED: "failed",
-                 JobState.CANCELLED: f"cancelled at {self.progress.value()} %; Compute with the same options "
-                                     "resumes it"}
+                 JobState.CANCELLED: f"cancelled with {done} of {total} points computed; Compute with the same "
+                                     "options resumes it"}
         self.eta.setText(texts.get(state, ""))
         self._set_state(state)
         if state is JobState.FAILED:

@@ -77,7 +77,6 @@ class TrainingPanel(QWidget):
         self.run_path: Path | None = None
         self.cfg: ExperimentConfig | None = None
         self._clock = Stopwatch()
-        self._base = 0.0  # share of the run done before this job (a resumed job starts there)
         self.buttons = {name: QPushButton(icon(name), name.capitalize()) for name in
                         ("start", "pause", "stop", "resume")}
         for name, button in self.buttons.items():
@@ -164,8 +163,8 @@ class TrainingPanel(QWidget):
             return train(cfg, out, resume=resume, on_event=sink, cancel=token)
 
         verb = "Resuming" if resume else "Training"
-        self._base = base
         job = self.job = Job("train", f"{verb} {cfg.name}", run, out)
+        job.base = base
         job.started.connect(self._started)
         job.progress.connect(self._progress)
         job.state_changed.connect(self._job_state)
@@ -182,7 +181,7 @@ class TrainingPanel(QWidget):
         self.eta.setText("Preparing data and model…")
 
     def _progress(self, event: ProgressEvent) -> None:
-        self.progress.setValue(percent(self._base + (1.0 - self._base) * event.fraction))
+        self.progress.setValue(percent(self.job.overall(event)))
         epoch = event.payload.get("epoch")
         if epoch is not None:
             metrics = event.payload.get("metrics", {})
