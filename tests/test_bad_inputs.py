@@ -580,6 +580,24 @@ def test_simulated_enospc(tmp_path, capsys, monkeypatch, run_file):
     assert not (tmp_path / "s.h5.partial").exists()
 
 
+def test_disk_full_after_surface_creation_keeps_a_resumable_file(tmp_path, capsys, monkeypatch, run_file):
+    import engine.storage.h5safe as h5safe
+
+    real, calls = shutil.disk_usage, []
+
+    def fills_up(path):
+        calls.append(path)
+        return real(path) if len(calls) == 1 else shutil._ntuple_diskusage(10**9, 10**9, 0)
+
+    monkeypatch.setattr(h5safe.shutil, "disk_usage", fills_up)
+    out = tmp_path / "s.h5"
+    refused(capsys, "surface", run_file, "--x=-1:1:5", "--workers", "1", "--out", out,
+            names=("s.h5", "disk is full", "computed so far are kept"))
+    monkeypatch.setattr(h5safe.shutil, "disk_usage", real)
+    assert main(["surface", str(run_file), "--x=-1:1:5", "--workers", "1", "--out", str(out)]) == 0
+    assert not out.with_name("s.h5.partial").exists()
+
+
 def test_hdf5_enospc_during_write_is_one_message(tmp_path, monkeypatch):
     from engine.storage.runfile import RunWriter
 

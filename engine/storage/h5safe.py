@@ -103,7 +103,7 @@ def read(f: h5py.Group, name: str, path: str | Path, *, kinds: str = NUMERIC_KIN
 WRITE_MARGIN = 256 * 1024  # HDF5 metadata around a write
 
 
-def ensure_free_space(path: str | Path, nbytes: int) -> None:
+def ensure_free_space(path: str | Path, nbytes: int, kept: str = "nothing was written") -> None:
     """Refuse a write of about ``nbytes`` to ``path`` that would not fit on its disk: HDF5 cannot
     recover from a failed write, so it must not start."""
     from engine.errors import OutputError
@@ -116,4 +116,4 @@ def ensure_free_space(path: str | Path, nbytes: int) -> None:
     needed = int(nbytes * 1.1) + WRITE_MARGIN
     if free < needed:
         raise OutputError(f"'{path}': cannot write: the disk is full ({free / 2**20:.1f} MiB free, about "
-                          f"{needed / 2**20:.1f} MiB needed); nothing was written")
+                          f"{needed / 2**20:.1f} MiB needed); {kept}")

@@ -31,7 +31,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from engine.errors import RunFileError, is_disk_full, output_error
+from engine.errors import LossLabError, RunFileError, is_disk_full, output_error
 from engine.storage import h5safe
 
 FORMAT = "losslab-surface"
@@ -207,6 +207,7 @@ class SurfaceWriter:
         self._raw = {m: h5safe.read(self._file, prefix + m, self.path) for m in self.metrics}
         self.point_seconds = h5safe.read(self._file, "point_seconds", self.path)
         self._dirty: set[int] = set()  # first indices (rows) with points not yet written
+        self._no_space = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -241,13 +242,25 @@ class SurfaceWriter:
     def set_attr(self, name: str, value: Any) -> None:
         """A file attribute written (and flushed) before any point of this session, like
         ``compute_seconds`` at close: the only metadata changes after creation."""
+        self._ensure_space()
         self._file.attrs[name] = value
         self._file.flush()
+
+    def _ensure_space(self) -> None:
+        """Points go into preallocated datasets; only attribute changes can need space. HDF5 cannot
+        recover from a failed write, so none starts on a full disk."""
+        try:
+            h5safe.ensure_free_space(self.path, 0, "the points computed so far are kept; free space and run the "
+                                     "same command again to continue")
+        except LossLabError:
+            self._no_space = True
+            raise
 
     def close(self) -> None:
         if self._file.id.valid:
             self.flush()
-            self._file.attrs["compute_seconds"] = float(np.nansum(self.point_seconds))
+            if not self._no_space:
+                self._file.attrs["compute_seconds"] = float(np.nansum(self.point_seconds))
             self._file.close()
 
 
