@@ -14,6 +14,21 @@ OPEN_FILTER = ";;".join(["LossLab files (*.h5 *.hdf5 *.toml)", SURFACE_FILTER, "
                          "All files (*)"])
 
 
+# HDF5's own wording (what h5py raises) -> what it means to the person opening the file.
+HDF5_REASONS = (
+    ("file signature not found", "it is not an HDF5 file (another format, or damaged)"),
+    ("truncated", "the file is shorter than it should be (copied or written incompletely)"),
+    ("permission denied", "you have no permission to read it"),
+    ("lock", "another program is writing it; try again when it has finished"),
+)
+
+
+def hdf5_reason(exc: OSError) -> str:
+    """Why an HDF5 file could not be opened, in words (HDF5's message only when none fits)."""
+    text = str(exc).lower()
+    return next((words for marker, words in HDF5_REASONS if marker in text), f"HDF5 says: {exc}")
+
+
 def classify_file(path: str | Path) -> str:
     """``"experiment"`` for .toml, ``"run"`` for a LossLab run file, else ``"surface"`` for HDF5.
 
@@ -28,6 +43,7 @@ def classify_file(path: str | Path) -> str:
         with h5py.File(path, "r") as f:
             fmt = f.attrs.get("format", "")
     except OSError as exc:
-        raise RunFileError(f"'{path}': not a run, surface (.h5) or experiment (.toml) file ({exc})") from exc
+        raise RunFileError(f"'{path}': cannot be opened as a run, surface (.h5) or experiment (.toml) file: "
+                           f"{hdf5_reason(exc)}") from exc
     fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
     return "run" if fmt == RUN_FORMAT else "surface"

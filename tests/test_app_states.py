@@ -247,3 +247,10 @@ def test_errors_are_in_words_next_to_the_field(qtbot, window, tmp_path, shots) -
 
     with pytest.raises(LossLabError, match="2 to 4 surfaces side by side; 1 was chosen"):
         w.views.compare_files([first])
+
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_text("these are not the bytes of an HDF5 file")
+    assert w.open_file(damaged) is None
+    message = w.last_error.text()
+    assert str(damaged) in message and "it is not an HDF5 file" in message
+    assert "signature" not in message and "synchronously" not in message  # HDF5's words stay out
