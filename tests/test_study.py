@@ -368,3 +368,19 @@ def test_processes_running_different_variants_keep_each_others_records(tmp_path:
     record = json.loads((tmp_path / "study.json").read_text())
     assert {v: sorted(e["steps"]) for v, e in record["variants"].items()} == {"a": ["surface", "train"],
                                                                                "b": ["train"]}
+
+
+def test_app_cancels_the_study_job_and_keeps_finished_work(study_window, tiny_study, qtbot, tmp_path: Path) -> None:
+    window, folder = study_window, tiny_study[1]
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    for name in VARIANTS:
+        (copy / name / "flatness.json").unlink()
+    kept = (copy / "unbiased" / "surface.h5").stat().st_mtime_ns
+    window.open_folder(copy)
+    window.start()
+    window.cancel()
+    qtbot.waitUntil(lambda: window.job.state.is_final, timeout=60_000)
+    assert window.job.state.name == "CANCELLED"
+    assert (copy / "unbiased" / "surface.h5").stat().st_mtime_ns == kept
+    assert window.actions_by_name["run"].isEnabled() and not window.progress.isVisible()

@@ -37,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from engine.study import bundled_studies, load_study
 
     if args.list:
-        print("\n".join(bundled_studies()))
+        from engine.resources import studies
+
+        for name, bundled in studies().items():
+            print(f"{name:<28} {bundled.description}")
         return 0
     if not args.study:
         raise ConfigError("STUDY", None, "a study .toml file or one of: " + ", ".join(bundled_studies()))
