@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.checks import check_experiment
 from engine.errors import ConfigError
-from engine.schema import MISSING, Settings, setting, setting_named
+from engine.schema import MISSING, Rule, Settings, equals, setting, setting_named
 
 DATA_SOURCES = ("digits", "mnist1d", "cifar10", "mnist", "fashion-mnist", "tensors")
 NORMALIZATIONS = ("standard", "unit", "demean", "none")
@@ -31,6 +31,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 SOURCE = "experiment"
+RESNET_ARCH = Rule(lambda v: str(v.get("arch", "")).startswith(("resnet", "sharesnet")), "arch is a ResNet")
 
 
 def _rule(default: Any = MISSING, *, toml_key: str | None = None, **rules: Any) -> Any:
@@ -44,10 +45,12 @@ class DataConfig(Settings):
     PREFIX = "data."
 
     source: str = _rule("digits", choices=DATA_SOURCES)
-    root: str = _rule("", help="folder (cifar10/mnist/fashion-mnist) or .npz file (tensors)", label="Folder / file")
+    root: str = _rule("", help="folder (cifar10/mnist/fashion-mnist) or .npz file (tensors)", label="Folder / file",
+                      applies=equals("source", "cifar10", "mnist", "fashion-mnist", "tensors"))
     normalize: str = _rule("standard", choices=NORMALIZATIONS, label="Normalisation")
     augment: bool = _rule(False, help="random crop + horizontal flip, 32x32 images only")
-    test_fraction: float = _rule(0.25, min=0.05, max=0.9, help="digits only: held-out share")
+    test_fraction: float = _rule(0.25, min=0.05, max=0.9, help="digits only: held-out share",
+                                 applies=equals("source", "digits"))
     train_limit: int = _rule(0, min=0, help="use only the first N training samples (0 = all)",
                              label="Train samples (0 = all)")
     test_limit: int = _rule(0, min=0, help="use only the first N test samples (0 = all)",
@@ -62,9 +65,11 @@ class BiasConfig(Settings):
     PREFIX = "bias."
 
     kind: str = _rule("none", choices=BIAS_KINDS, label="Kind")
-    fraction: float = _rule(0.0, min=0.0, max=1.0)
-    target_class: int = _rule(-1, min=-1, toml_key="class", help="class for size/noise bias", label="Class")
-    variance: float = _rule(0.02, min=0.0, help="variance of the Gaussian noise bias")
+    fraction: float = _rule(0.0, min=0.0, max=1.0, applies=~equals("kind", "none"))
+    target_class: int = _rule(-1, min=-1, toml_key="class", help="class for size/noise bias", label="Class",
+                              applies=equals("kind", "size", "noise"))
+    variance: float = _rule(0.02, min=0.0, help="variance of the Gaussian noise bias",
+                            applies=equals("kind", "noise"))
 
 
 @dataclass
@@ -73,13 +78,17 @@ class ModelConfig(Settings):
     PREFIX = "model."
 
     arch: str = _rule("mlp", choices=ARCHS, label="Architecture")
-    skip: bool = _rule(True, help="ResNets: False gives Li et al.'s no-shortcut variant", label="Skip connections")
+    skip: bool = _rule(True, help="ResNets: False gives Li et al.'s no-shortcut variant", label="Skip connections",
+                       applies=RESNET_ARCH)
     width: int = _rule(1, min=1, max=16, help="channel width multiplier")
-    hidden: list[int] = _rule(factory=lambda: [64, 64], min=1, help="MLP hidden layer sizes", label="MLP hidden layers")
+    hidden: list[int] = _rule(factory=lambda: [64, 64], min=1, help="MLP hidden layer sizes", label="MLP hidden layers",
+                              applies=equals("arch", "mlp"))
     activation: str = _rule("relu", choices=ACTIVATIONS)
-    taaf: bool = _rule(False, help="MLP: per-neuron trainable alpha*f(beta*y+gamma)+delta", label="TAAF activations")
-    user: str = _rule("", help="arch='user': path/to/file.py:ClassName (runs that file's code)", label="Model file")
-    user_kwargs: dict[str, Any] = _rule(factory=dict, label="Model arguments")
+    taaf: bool = _rule(False, help="MLP: per-neuron trainable alpha*f(beta*y+gamma)+delta", label="TAAF activations",
+                       applies=equals("arch", "mlp"))
+    user: str = _rule("", help="arch='user': path/to/file.py:ClassName (runs that file's code)", label="Model file",
+                      applies=equals("arch", "user"))
+    user_kwargs: dict[str, Any] = _rule(factory=dict, label="Model arguments", applies=equals("arch", "user"))
 
 
 @dataclass
@@ -100,18 +109,22 @@ class TrainConfig(Settings):
 
     optimizer: str = _rule("sgd", choices=OPTIMIZERS)
     lr: float = _rule(0.05, min=1e-12, max=10.0, label="Learning rate")
-    momentum: float = _rule(0.9, min=0.0, max=0.9999)
-    nesterov: bool = _rule(False)
+    momentum: float = _rule(0.9, min=0.0, max=0.9999, applies=equals("optimizer", "sgd"))
+    nesterov: bool = _rule(False, applies=equals("optimizer", "sgd"))
     weight_decay: float = _rule(5e-4, min=0.0, max=1.0)
     batch_size: int = _rule(128, min=1)
     epochs: int = _rule(10, min=0)
     loss: str = _rule("ce", choices=LOSSES)
     schedule: str = _rule("none", choices=SCHEDULES)
-    milestones: list[int] = _rule(factory=list, min=1)
-    gamma: float = _rule(0.1, min=0.0, max=1.0, help="LR factor at milestones/steps")
-    step_size: int = _rule(30, min=1, help="schedule='step': epochs between LR drops")
-    restart_period: int = _rule(10, min=1, help="warm_restarts: epochs of the first cycle")
-    restart_mult: int = _rule(1, min=1, help="warm_restarts: cycle length multiplier")
+    milestones: list[int] = _rule(factory=list, min=1, applies=equals("schedule", "milestones"))
+    gamma: float = _rule(0.1, min=0.0, max=1.0, help="LR factor at milestones/steps",
+                         applies=equals("schedule", "milestones", "step"))
+    step_size: int = _rule(30, min=1, help="schedule='step': epochs between LR drops",
+                           applies=equals("schedule", "step"))
+    restart_period: int = _rule(10, min=1, help="warm_restarts: epochs of the first cycle",
+                                applies=equals("schedule", "warm_restarts"))
+    restart_mult: int = _rule(1, min=1, help="warm_restarts: cycle length multiplier",
+                              applies=equals("schedule", "warm_restarts"))
     checkpoint_every: int = _rule(1, min=1)
     threads: int = _rule(0, min=0, help="torch CPU threads (0 = choose automatically)")
     distance: DistanceConfig = field(default_factory=DistanceConfig)

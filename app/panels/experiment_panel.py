@@ -40,26 +40,6 @@ from engine.config import (
 from engine.errors import ConfigError, LossLabError
 
 TOML_FILTER = "Experiment (*.toml)"
-# Which rows matter for which choice; the others are hidden so the form stays short.
-SHOWN_WHEN = {
-    ("data", "root"): lambda c: c["data"]["source"] in ("cifar10", "mnist", "fashion-mnist", "tensors"),
-    ("data", "test_fraction"): lambda c: c["data"]["source"] == "digits",
-    ("bias", "fraction"): lambda c: c["bias"]["kind"] != "none",
-    ("bias", "class"): lambda c: c["bias"]["kind"] in ("size", "noise"),
-    ("bias", "variance"): lambda c: c["bias"]["kind"] == "noise",
-    ("model", "skip"): lambda c: c["model"]["arch"].startswith(("resnet", "sharesnet")),
-    ("model", "hidden"): lambda c: c["model"]["arch"] == "mlp",
-    ("model", "taaf"): lambda c: c["model"]["arch"] == "mlp",
-    ("model", "user"): lambda c: c["model"]["arch"] == "user",
-    ("model", "user_kwargs"): lambda c: c["model"]["arch"] == "user",
-    ("train", "momentum"): lambda c: c["train"]["optimizer"] == "sgd",
-    ("train", "nesterov"): lambda c: c["train"]["optimizer"] == "sgd",
-    ("train", "milestones"): lambda c: c["train"]["schedule"] == "milestones",
-    ("train", "gamma"): lambda c: c["train"]["schedule"] in ("milestones", "step"),
-    ("train", "step_size"): lambda c: c["train"]["schedule"] == "step",
-    ("train", "restart_period"): lambda c: c["train"]["schedule"] == "warm_restarts",
-    ("train", "restart_mult"): lambda c: c["train"]["schedule"] == "warm_restarts",
-}
 
 
 class ExperimentPanel(QWidget):
@@ -177,8 +157,12 @@ class ExperimentPanel(QWidget):
         self._update_validity()
 
     def _update_visibility(self, data: dict) -> None:
-        for (section, name), shown in SHOWN_WHEN.items():
-            self.forms[section].set_row_visible(name, bool(shown(data)))
+        """Each section shows the fields whose declared "applies when" rule holds (engine.config)."""
+        for section, form in self.forms.items():
+            values = data
+            for part in filter(None, section.split(".")):
+                values = values[part]
+            form.apply_rules(values)
 
     def _update_root_mode(self, source: str) -> None:
         self.root_editor.file_filter = "NumPy archive (*.npz)" if source == "tensors" else ""

@@ -84,31 +84,33 @@ class IntEditor(QSpinBox):
 
 
 class TextEditor(QLineEdit):
-    """Free text, numbers, lists of ints or inline TOML tables, parsed when read."""
+    """Free text, numbers, lists of numbers or inline TOML tables, parsed when read.
+
+    ``optional``: empty text means None (a field declared ``X | None``).
+    """
 
     edited = Signal()
+    PLACEHOLDERS = {"int_list": "e.g. 64, 64", "float_list": "e.g. 0.5, 1, 2", "table": "e.g. {depth = 3}"}
 
-    def __init__(self, key: str, kind: str = "str") -> None:
+    def __init__(self, key: str, kind: str = "str", optional: bool = False) -> None:
         super().__init__()
-        self.key, self.kind = key, kind
+        self.key, self.kind, self.optional = key, kind, optional
         self.editingFinished.connect(self.edited.emit)
-        if kind == "int_list":
-            self.setPlaceholderText("e.g. 64, 64")
-        elif kind == "table":
-            self.setPlaceholderText("e.g. {depth = 3}")
+        if kind in self.PLACEHOLDERS:
+            self.setPlaceholderText(self.PLACEHOLDERS[kind])
+        elif optional:
+            self.setPlaceholderText("(none)")
 
     def value(self) -> Any:
         text = self.text().strip()
+        if self.optional and not text:
+            return None
         if self.kind == "float":
-            try:
-                return float(text)
-            except ValueError:
-                raise FieldParseError(self.key, text, "a number") from None
-        if self.kind == "int_list":
-            try:
-                return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
-            except ValueError:
-                raise FieldParseError(self.key, text, "whole numbers separated by commas") from None
+            return self._parse(float, text, "a number")
+        if self.kind in ("int_list", "float_list"):
+            item, words = (int, "whole numbers") if self.kind == "int_list" else (float, "numbers")
+            parts = [part for part in text.replace(";", ",").split(",") if part.strip()]
+            return [self._parse(item, part, f"{words} separated by commas") for part in parts]
         if self.kind == "table":
             try:
                 return tomllib.loads(f"v = {text or '{}'}")["v"]
@@ -116,9 +118,17 @@ class TextEditor(QLineEdit):
                 raise FieldParseError(self.key, text, "an inline TOML table like {depth = 3}") from None
         return self.text()
 
+    def _parse(self, kind: type, text: str, expected: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise FieldParseError(self.key, self.text(), expected) from None
+
     def set_value(self, value: Any) -> None:
-        if self.kind == "int_list":
-            self.setText(", ".join(str(v) for v in value))
+        if value is None:
+            self.setText("")
+        elif self.kind in ("int_list", "float_list"):
+            self.setText(", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value))
         elif self.kind == "table":
             self.setText("{" + ", ".join(f"{k} = {v!r}" for k, v in dict(value).items()) + "}")
         elif self.kind == "float":

@@ -10,7 +10,6 @@ only its missing points are computed, and the progress bar starts at what it hol
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +43,6 @@ from engine.landscape.options import SurfaceOptions
 from engine.storage.surface_file import Surface, load_surface, read_surface_attrs
 
 DEFAULTS = {"x": "-1:1:21", "y": "-1:1:21"}  # a first look that finishes in minutes on a CPU
-SHOWN_WHEN = {
-    "to": lambda o: o["directions"] == "interpolate",
-    "via": lambda o: o["directions"] == "interpolate" and o["y"] is not None,
-    "via_curve": lambda o: o["directions"] == "interpolate" and o["y"] is not None,
-    "norm": lambda o: o["directions"] == "random",
-    "ignore": lambda o: o["directions"] == "random",
-    "candidates": lambda o: o["directions"] == "random" and o["y"] is not None,
-    "orthogonalize": lambda o: o["directions"] == "random" and o["y"] is not None,
-    "average": lambda o: o["directions"] == "random" and o["y"] is None,
-}
 
 
 def resumable_surface(path: Path, run_path: Path, options: SurfaceOptions) -> Surface | None:
@@ -103,9 +92,7 @@ class SurfacePanel(QWidget):
                   "to": RunReferenceEditor("to"), "via": RunReferenceEditor("via"),
                   "via_curve": CurveFileEditor()}
         self.form = SectionForm("Surface", SurfaceOptions, "", custom)
-        defaults = SurfaceOptions()
-        values = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)}
-        self.form.set_values(values | DEFAULTS)
+        self.form.set_values(SurfaceOptions.defaults() | DEFAULTS)
         self.form.edited.connect(self.revalidate)
         self.compute = QPushButton(icon("surface"), "Compute surface")
         self.compute.setObjectName("surface_start")
@@ -188,8 +175,7 @@ class SurfacePanel(QWidget):
         self.options = None
         try:
             values = self.form.values()
-            for name, shown in SHOWN_WHEN.items():
-                self.form.set_row_visible(name, shown(values))
+            self.form.apply_rules(values)  # each field's "applies when" rule, from SurfaceOptions
             self.options = SurfaceOptions(**values)
         except FieldParseError as exc:
             self._field_error(exc.key, str(exc))

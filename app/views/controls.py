@@ -7,6 +7,8 @@ settings object, and :attr:`DisplayControls.camera_requested` with a preset name
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import qtawesome as qta
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -25,20 +27,72 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.display import COLORMAPS, DisplaySettings, field_help, parse_levels
+from app.display import COLORMAPS, DisplaySettings, parse_levels
 from app.display_data import SurfaceLike
+from app.forms import SettingsBinding, field_label, tooltip
+from app.panels.config_form import rejection
+from app.panels.field_editors import FieldParseError
 from app.views.slider_box import SliderBox
-from engine.errors import ConfigError, LossLabError
+from engine.errors import ConfigError
+from engine.schema import setting_named
 
 CAMERA_BUTTONS = (("top", "fa5s.arrow-down", "Look straight down (map view)"),
                   ("iso", "fa5s.cube", "Oblique view from a corner"),
                   ("front", "fa5s.eye", "Side view along β"),
                   ("reset", "fa5s.undo", "Reset the camera"))
 DEBOUNCE_MS = 60  # sliders fire on every pixel; the views redraw once the hand pauses
+ERROR_STYLE = "color: #b00020"
+
+
+class RangeEditor(QWidget):
+    """Two numbers (low, high) side by side."""
+
+    edited = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.low, self.high = QDoubleSpinBox(), QDoubleSpinBox()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        for box in (self.low, self.high):
+            box.setRange(-1e9, 1e9)
+            box.setDecimals(4)
+            box.setKeyboardTracking(False)
+            box.setMinimumWidth(70)  # its size hint fits "-1000000000.0000": far too wide for a dock
+            box.valueChanged.connect(lambda _v: self.edited.emit())
+            row.addWidget(box)
+
+    def value(self) -> tuple[float, float]:
+        return (self.low.value(), self.high.value())
+
+    def set_value(self, value: Any) -> None:
+        self.low.setValue(value[0])
+        self.high.setValue(value[1])
+
+
+class LevelsEditor(QLineEdit):
+    """Contour levels typed as '0.5, 1, 2' (metric units)."""
+
+    edited = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setPlaceholderText("e.g. 0.5, 1, 2 (metric units)")
+        self.editingFinished.connect(self.edited.emit)
+
+    def value(self) -> tuple[float, ...]:
+        return parse_levels(self.text())
+
+    def set_value(self, value: Any) -> None:
+        self.setText(", ".join(f"{v:g}" for v in value))
 
 
 class DisplayControls(QWidget):
-    """Edits display settings; validation errors are shown in the panel, never emitted."""
+    """Edits display settings; validation errors are shown in the panel, never emitted.
+
+    Widgets are bound to DisplaySettings' fields by name (``app.forms.SettingsBinding``); a field
+    that has no hand-placed widget gets a generated editor in the "More" group.
+    """
 
     changed = Signal(object)
     camera_requested = Signal(str)
@@ -47,84 +101,84 @@ class DisplayControls(QWidget):
         super().__init__(parent)
         self._settings = settings or DisplaySettings()
         self._ranges: dict[str, tuple[float, float]] = {}
+        self.field_errors: dict[str, QLabel] = {}
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._timer.timeout.connect(self._emit)
         layout = QVBoxLayout(self)
-        for box in (self._data_group(), self._look_group(), self._light_group(), self._contour_group(),
-                    self._camera_row()):
+        for box in (self._data_group(), self._look_group(), self._light_group(), self._contour_group()):
             layout.addWidget(box)
+        self.binding = SettingsBinding(self, DisplaySettings)
+        if self.binding.unbound():
+            layout.addWidget(self._more_group())
+        layout.addWidget(self._camera_row())
         self.error = QLabel()
-        self.error.setStyleSheet("color: #b00020")
+        self.error.setStyleSheet(ERROR_STYLE)
         self.error.setWordWrap(True)
         layout.addWidget(self.error)
         layout.addStretch(1)
+        self.levels_error = self.field_errors["contour_levels"]
         self.set_settings(self._settings, emit=False)
         self._connect_inputs()
 
     # ---- building -----------------------------------------------------------------
-    def _check(self, text: str, name: str) -> QCheckBox:
-        box = QCheckBox(text)
-        box.setToolTip(field_help(name))
-        return box
+    def _bind(self, form: QFormLayout, name: str, widget: QWidget, toggle: QCheckBox | None = None) -> QWidget:
+        """Place ``widget`` as the editor of field ``name`` (label, tooltip and error line from its declaration)."""
+        s = setting_named(DisplaySettings, name)
+        widget.setObjectName(f"setting:{name}")
+        widget.setToolTip(tooltip(s))
+        if isinstance(widget, QCheckBox):
+            widget.setText(field_label(s))
+            form.addRow(widget)
+        elif toggle is not None:
+            toggle.setObjectName(f"setting:{name}:on")
+            toggle.setText(field_label(s))
+            toggle.setToolTip(tooltip(s))
+            form.addRow(toggle, widget)
+        else:
+            form.addRow(field_label(s), widget)
+        error = QLabel()
+        error.setStyleSheet(ERROR_STYLE)
+        error.setWordWrap(True)
+        error.setVisible(False)
+        form.addRow(error)
+        self.field_errors[name] = error
+        return widget
 
     def _data_group(self) -> QGroupBox:
         group, form = QGroupBox("Data"), QFormLayout()
         # Not "self.metric": that name would shadow QWidget.metric(), which Qt calls while painting.
-        self.metric_box = QComboBox()
-        self.metric_box.setToolTip(field_help("metric"))
-        self.log_scale = self._check("Log scale (log10)", "log_scale")
-        self.clamp_on = self._check("Clamp above", "clamp_max")
-        self.clamp = SliderBox(0.0, 1.0, 1.0, decimals=4)
-        self.fill_holes = self._check("Fill pending points (display only)", "fill_holes")
-        self.mark_uncomputed = self._check("Mark pending points", "mark_uncomputed")
-        self.show_trajectory = self._check("Show trajectory", "show_trajectory")
-        form.addRow("Metric", self.metric_box)
-        form.addRow(self.log_scale)
-        form.addRow(self.clamp_on, self.clamp)
-        for box in (self.fill_holes, self.mark_uncomputed, self.show_trajectory):
-            form.addRow(box)
+        self.metric_box = self._bind(form, "metric", QComboBox())
+        self.metric_box.addItem("(first loss metric)", "")
+        self.log_scale = self._bind(form, "log_scale", QCheckBox())
+        self.clamp_on = QCheckBox()
+        self.clamp = self._bind(form, "clamp_max", SliderBox(0.0, 1.0, 1.0, decimals=4), self.clamp_on)
+        self.fill_holes = self._bind(form, "fill_holes", QCheckBox())
+        self.mark_uncomputed = self._bind(form, "mark_uncomputed", QCheckBox())
+        self.show_trajectory = self._bind(form, "show_trajectory", QCheckBox())
         group.setLayout(form)
         return group
 
     def _look_group(self) -> QGroupBox:
         group, form = QGroupBox("Height and colour"), QFormLayout()
-        self.z_scale = SliderBox(0.1, 10.0, 1.0, decimals=2, geometric=True)
-        self.z_scale.setToolTip(field_help("z_scale"))
-        self.colormap = QComboBox()
+        self.z_scale = self._bind(form, "z_scale", SliderBox(0.1, 10.0, 1.0, decimals=2, geometric=True))
+        self.colormap = self._bind(form, "colormap", QComboBox())
         self.colormap.addItems(COLORMAPS)
-        self.range_on = self._check("Fixed colour range", "color_range")
-        self.range_low, self.range_high = QDoubleSpinBox(), QDoubleSpinBox()
-        row = QHBoxLayout()
-        for box in (self.range_low, self.range_high):
-            box.setRange(-1e9, 1e9)
-            box.setDecimals(4)
-            box.setKeyboardTracking(False)
-            box.setMinimumWidth(70)  # its size hint fits "-1000000000.0000": far too wide for a dock
-            row.addWidget(box)
-        self.scalar_bar = self._check("Colour bar", "show_scalar_bar")
-        form.addRow("Z scale", self.z_scale)
-        form.addRow("Colour map", self.colormap)
-        form.addRow(self.range_on, row)
-        form.addRow(self.scalar_bar)
+        self.range_on = QCheckBox()
+        self.color_range = self._bind(form, "color_range", RangeEditor(), self.range_on)
+        self.range_low, self.range_high = self.color_range.low, self.color_range.high
+        self.scalar_bar = self._bind(form, "show_scalar_bar", QCheckBox())
         group.setLayout(form)
         return group
 
     def _light_group(self) -> QGroupBox:
         group, form = QGroupBox("Lighting"), QFormLayout()
-        self.light_kit = self._check("Light kit", "light_kit")
-        self.smooth = self._check("Smooth shading", "smooth_shading")
-        self.specular = SliderBox(0.0, 1.0, 0.3, decimals=2)
-        self.pbr = self._check("Physically based (PBR)", "pbr")
-        self.metallic = SliderBox(0.0, 1.0, 0.2, decimals=2)
-        self.roughness = SliderBox(0.0, 1.0, 0.45, decimals=2)
-        self.edl = self._check("Eye-dome lighting", "eye_dome_lighting")
-        form.addRow(self.light_kit)
-        form.addRow(self.smooth)
-        form.addRow("Specular", self.specular)
-        form.addRow(self.pbr)
-        form.addRow("Metallic", self.metallic)
-        form.addRow("Roughness", self.roughness)
-        form.addRow(self.edl)
+        self.light_kit = self._bind(form, "light_kit", QCheckBox())
+        self.smooth = self._bind(form, "smooth_shading", QCheckBox())
+        self.specular = self._bind(form, "specular", SliderBox(0.0, 1.0, 0.3, decimals=2))
+        self.pbr = self._bind(form, "pbr", QCheckBox())
+        self.metallic = self._bind(form, "metallic", SliderBox(0.0, 1.0, 0.2, decimals=2))
+        self.roughness = self._bind(form, "roughness", SliderBox(0.0, 1.0, 0.45, decimals=2))
+        self.edl = self._bind(form, "eye_dome_lighting", QCheckBox())
         group.setLayout(form)
         return group
 
@@ -132,19 +186,28 @@ class DisplayControls(QWidget):
         group, form = QGroupBox("Contours"), QFormLayout()
         self.contour_count = QSpinBox()
         self.contour_count.setRange(0, 100)
-        self.contour_count.setToolTip(field_help("contour_count"))
-        self.levels = QLineEdit()
-        self.levels.setPlaceholderText("e.g. 0.5, 1, 2 (metric units)")
-        self.levels.setToolTip(field_help("contour_levels"))
-        self.levels_error = QLabel()
-        self.levels_error.setStyleSheet("color: #b00020")
-        self.on_surface = self._check("On the surface", "contours_on_surface")
-        self.below = self._check("Projected below", "contours_below")
-        form.addRow("Levels (count)", self.contour_count)
-        form.addRow("Levels (values)", self.levels)
-        form.addRow("", self.levels_error)
-        form.addRow(self.on_surface)
-        form.addRow(self.below)
+        self._bind(form, "contour_count", self.contour_count)
+        self.levels = self._bind(form, "contour_levels", LevelsEditor())
+        self.on_surface = self._bind(form, "contours_on_surface", QCheckBox())
+        self.below = self._bind(form, "contours_below", QCheckBox())
+        group.setLayout(form)
+        return group
+
+    def _more_group(self) -> QGroupBox:
+        """Generated editors for declared fields that no hand-placed widget shows."""
+        group, form = QGroupBox("More"), QFormLayout()
+        for s in self.binding.unbound():
+            editor = self.binding.add_editor(s)
+            if isinstance(editor, QCheckBox):
+                editor.setText(field_label(s))
+                form.addRow(editor)
+            else:
+                form.addRow(field_label(s), editor)
+            error = QLabel()
+            error.setStyleSheet(ERROR_STYLE)
+            error.setVisible(False)
+            form.addRow(error)
+            self.field_errors[s.name] = error
         group.setLayout(form)
         return group
 
@@ -165,31 +228,10 @@ class DisplayControls(QWidget):
         return group
 
     def _connect_inputs(self) -> None:
-        for box in (self.log_scale, self.clamp_on, self.fill_holes, self.mark_uncomputed, self.range_on,
-                    self.show_trajectory, self.scalar_bar, self.light_kit, self.smooth, self.pbr, self.edl,
-                    self.on_surface, self.below):
-            box.toggled.connect(self._schedule)
-        for combo in (self.metric_box, self.colormap):
-            combo.currentIndexChanged.connect(self._schedule)
-        for slider in (self.clamp, self.z_scale, self.specular, self.metallic, self.roughness):
-            slider.valueChanged.connect(self._schedule)
-        for spin in (self.range_low, self.range_high, self.contour_count):
-            spin.valueChanged.connect(self._schedule)
-        self.levels.editingFinished.connect(self._schedule)
+        self.binding.connect(self._schedule)
+        self.binding.connect(self.binding.apply_rules)  # grey out what the current choices ignore
         self.metric_box.currentIndexChanged.connect(self._metric_changed)
         self.log_scale.toggled.connect(self._metric_changed)
-        for box in (self.pbr, self.clamp_on, self.range_on):
-            box.toggled.connect(self._enable_dependents)
-
-    def _enable_dependents(self) -> None:
-        """Grey out inputs that the current choices ignore."""
-        pbr = self.pbr.isChecked()
-        self.metallic.setEnabled(pbr)
-        self.roughness.setEnabled(pbr)
-        self.specular.setEnabled(not pbr)
-        self.clamp.setEnabled(self.clamp_on.isChecked())
-        for box in (self.range_low, self.range_high):
-            box.setEnabled(self.range_on.isChecked())
 
     # ---- public API ---------------------------------------------------------------
     def settings(self) -> DisplaySettings:
@@ -216,11 +258,11 @@ class DisplayControls(QWidget):
         widgets = [self, *self.findChildren(QWidget)]
         blocked = [w.blockSignals(True) for w in widgets]
         try:
-            self._load(settings)
+            self.binding.load(settings)
         finally:
             for w, was in zip(widgets, blocked):
                 w.blockSignals(was)
-        self._enable_dependents()
+        self.binding.apply_rules()
         if emit:
             self.changed.emit(settings)
 
@@ -231,34 +273,6 @@ class DisplayControls(QWidget):
             self.camera_requested.connect(view.set_camera)
 
     # ---- internals ----------------------------------------------------------------
-    def _load(self, s: DisplaySettings) -> None:
-        index = self.metric_box.findData(s.metric)
-        if index < 0 and s.metric:
-            self.metric_box.addItem(s.metric, s.metric)
-            index = self.metric_box.count() - 1
-        self.metric_box.setCurrentIndex(max(index, 0))
-        self.log_scale.setChecked(s.log_scale)
-        self.clamp_on.setChecked(s.clamp_max is not None)
-        if s.clamp_max is not None:
-            self.clamp.set_value(s.clamp_max)
-        self.z_scale.set_value(s.z_scale)
-        self.colormap.setCurrentText(s.colormap)
-        self.range_on.setChecked(s.color_range is not None)
-        if s.color_range is not None:
-            self.range_low.setValue(s.color_range[0])
-            self.range_high.setValue(s.color_range[1])
-        for box, on in ((self.fill_holes, s.fill_holes), (self.mark_uncomputed, s.mark_uncomputed),
-                        (self.show_trajectory, s.show_trajectory), (self.scalar_bar, s.show_scalar_bar),
-                        (self.light_kit, s.light_kit), (self.smooth, s.smooth_shading), (self.pbr, s.pbr),
-                        (self.edl, s.eye_dome_lighting), (self.on_surface, s.contours_on_surface),
-                        (self.below, s.contours_below)):
-            box.setChecked(on)
-        self.specular.set_value(s.specular)
-        self.metallic.set_value(s.metallic)
-        self.roughness.set_value(s.roughness)
-        self.contour_count.setValue(s.contour_count)
-        self.levels.setText(", ".join(f"{v:g}" for v in s.contour_levels))
-
     def _metric_changed(self) -> None:
         name = self.metric_box.currentData() or next((n for n in self._ranges if "loss" in n), "")
         low, high = self._ranges.get(name, (0.0, 1.0))
@@ -270,35 +284,28 @@ class DisplayControls(QWidget):
         self._timer.start()
 
     def _emit(self) -> None:
+        for label in (self.error, *self.field_errors.values()):
+            label.setText("")
+            label.setVisible(label is self.error)
         try:
-            levels = parse_levels(self.levels.text())
-            self.levels_error.setText("")
+            settings = self.binding.build()
+        except FieldParseError as err:
+            self._show_error(err.key, str(err))
+            return
         except ConfigError as err:
-            self.levels_error.setText(f"'{err.value}' is not a number")
+            self._show_error(err.key, rejection(err))
             return
-        try:
-            settings = self._collect(levels)
-        except LossLabError as err:
-            self.error.setText(str(err))
-            return
-        self.error.setText("")
         self._settings = settings
         self.changed.emit(settings)
 
-    def _collect(self, levels: tuple[float, ...]) -> DisplaySettings:
-        on = QCheckBox.isChecked
-        return DisplaySettings(
-            metric=self.metric_box.currentData() or "", log_scale=on(self.log_scale),
-            clamp_max=self.clamp.value() if on(self.clamp_on) else None, z_scale=self.z_scale.value(),
-            colormap=self.colormap.currentText(),
-            color_range=(self.range_low.value(), self.range_high.value()) if on(self.range_on) else None,
-            light_kit=on(self.light_kit), specular=self.specular.value(), smooth_shading=on(self.smooth),
-            pbr=on(self.pbr), metallic=self.metallic.value(), roughness=self.roughness.value(),
-            eye_dome_lighting=on(self.edl), contour_count=self.contour_count.value(), contour_levels=levels,
-            contours_on_surface=on(self.on_surface), contours_below=on(self.below),
-            show_trajectory=on(self.show_trajectory), fill_holes=on(self.fill_holes),
-            mark_uncomputed=on(self.mark_uncomputed), show_scalar_bar=on(self.scalar_bar),
-        )
+    def _show_error(self, key: str, reason: str) -> None:
+        """The reason under the field it concerns (or at the bottom when no field is named)."""
+        label = self.field_errors.get(key.split("[")[0])
+        if label is None:
+            self.error.setText(f"{key}: {reason}")
+            return
+        label.setText(f"{field_label(setting_named(DisplaySettings, key.split('[')[0]))}: {reason}")
+        label.setVisible(True)
 
 
 def _finite_range(values: np.ndarray) -> tuple[float, float]:
