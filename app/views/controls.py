@@ -107,7 +107,7 @@ class DisplayControls(QWidget):
         layout = QVBoxLayout(self)
         for box in (self._data_group(), self._look_group(), self._light_group(), self._contour_group()):
             layout.addWidget(box)
-        self.binding = SettingsBinding(self, DisplaySettings)
+        self.binding = SettingsBinding(self, type(self._settings))  # a subclass adds fields: "More" shows them
         if self.binding.unbound():
             layout.addWidget(self._more_group())
         layout.addWidget(self._camera_row())
@@ -304,7 +304,7 @@ class DisplayControls(QWidget):
         if label is None:
             self.error.setText(f"{key}: {reason}")
             return
-        label.setText(f"{field_label(setting_named(DisplaySettings, key.split('[')[0]))}: {reason}")
+        label.setText(f"{field_label(setting_named(self.binding.cls, key.split('[')[0]))}: {reason}")
         label.setVisible(True)
 
 
