@@ -26,6 +26,8 @@ from engine.landscape.distribution.pool import plan_workers
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 GRID = {"x": "-1:1:9", "y": "-1:1:7", "candidates": 4}
+# More workers than usable cores is refused (no oversubscription); OMP_NUM_THREADS=1 counts as one core.
+two_cores = pytest.mark.skipif(usable_cores() < 2, reason="needs 2 usable cores for 2 workers")
 
 
 def _same(got, want) -> None:
@@ -46,6 +48,7 @@ def conv_source() -> ModelSource:
     return ModelSource.from_module(model, data, "ce", states, name="convbn")
 
 
+@two_cores
 @pytest.mark.parametrize("make_source", [trained_mlp_source, conv_source], ids=["mlp", "convbn"])
 def test_two_workers_give_the_same_bits_as_one_process(make_source, tmp_path):
     source = make_source()
@@ -84,6 +87,7 @@ print("finished", flush=True)
 """
 
 
+@two_cores
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_killed_two_worker_job_resumes_to_the_uninterrupted_surface(tmp_path):
     out = tmp_path / "killed.h5"
@@ -115,6 +119,7 @@ def test_a_killed_two_worker_job_resumes_to_the_uninterrupted_surface(tmp_path):
     _same(resumed, load_surface(reference))
 
 
+@two_cores
 def test_cancel_leaves_a_valid_partial_file_that_resumes(tmp_path):
     source = wide_mlp_source()
     options = SurfaceOptions(**KILL_OPTIONS, workers=2)
