@@ -6,6 +6,7 @@ export's height rule (:func:`engine.export.display_z`), so equal colours mean eq
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tempfile
 from collections.abc import Sequence
@@ -95,9 +96,10 @@ def surface_pictures(items: Sequence[tuple[str, Surface]], metric: str, log: boo
     options = ExportOptions(format="png", metric=metric, log=log, size=size, contours=10, color_range=limits)
     pictures = []
     with tempfile.TemporaryDirectory() as tmp:
-        for k, (_, surface) in enumerate(items):
+        for k, (name, surface) in enumerate(items):
             out = Path(tmp) / f"{k}.png"
-            render_surface_png(surface, out, options)
+            # The renderer titles a picture with the surface's file name: every variant's is surface.h5.
+            render_surface_png(dataclasses.replace(surface, path=Path(name)), out, options)
             pictures.append(out.read_bytes())
     return pictures
 

@@ -26,15 +26,15 @@ from engine.study.summary import summary_columns, summary_rows
 from engine.version import __version__
 
 STYLE = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1200px;color:#1d2430;
-background:#fff;line-height:1.45}
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1200px;padding:0 12px;
+color:#1d2430;background:#fff;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:0.2em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #d6dbe3}
 .meta{color:#5a6270;font-size:0.9em}
 table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
 th,td{border:1px solid #d6dbe3;padding:4px 8px;text-align:right}th{background:#eef2f7}
 td:first-child,th:first-child{text-align:left;font-weight:600}
 tr:nth-child(even) td{background:#f8fafc}
-figure{margin:1.2em 0;max-width:100%}img{max-width:100%;height:auto;border:1px solid #e3e7ee}
+figure{margin:1.2em 0;max-width:100%}img{max-width:100%;height:auto;box-sizing:border-box;border:1px solid #e3e7ee}
 figcaption{font-size:0.85em;color:#3b4350;margin-top:0.4em}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(270px,1fr));gap:10px}
 .grid figure{margin:0}.grid figcaption{font-weight:600}
