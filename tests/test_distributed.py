@@ -192,13 +192,14 @@ def test_process_0_merges_its_own_open_shard_and_the_others_while_it_computes(tr
     assert shard_files(out) == [] and got.attrs["evaluator"]  # how process 0 computed, as one process records it
 
 
-def test_torchrun_processes_on_one_machine_share_its_cores():
+def test_torchrun_processes_on_one_machine_share_its_cores(monkeypatch):
     from engine.device import usable_cores
     from engine.landscape.distribution.distributed import cores_per_process
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # torchrun sets it for every process: not a core limit here
+    cores = usable_cores({})
     options = SurfaceOptions(x="-1:1:5")
     two_here = World(rank=1, size=4, local_rank=1, local_size=2)
-    assert cores_per_process(options, two_here).workers == max(1, usable_cores() // 2)
-    assert cores_per_process(SurfaceOptions(x="-1:1:5", workers=1), two_here).workers == 1  # as given
-    many_here = World(rank=0, size=64, local_rank=0, local_size=64)
-    assert cores_per_process(options, many_here).workers == 1
+    assert cores_per_process(options, two_here) == max(1, cores // 2)
+    assert cores_per_process(SurfaceOptions(x="-1:1:5", workers=1), two_here) == 1  # as given
+    assert cores_per_process(options, World(rank=0, size=64, local_rank=0, local_size=64)) == 1

@@ -55,6 +55,7 @@ def compute_surface(
     open_run: Callable[[str], ModelSource] = as_source,
     select: Callable[[list], list] | None = None,
     extra_metrics: Sequence[Any] = (),
+    workers: int | None = None,
 ) -> Path:
     """Evaluate every missing point of the surface ``options`` describes into ``out``.
 
@@ -65,7 +66,8 @@ def compute_surface(
     ``select`` keeps a part of the missing points (one process's share of a torchrun job, see
     :mod:`engine.landscape.distribution.distributed`); shards such a job left next to ``out`` are merged first.
     ``extra_metrics`` adds per-point metrics (see :func:`engine.landscape.evaluation.evaluate.extra_metric_names`).
-    On a CPU the points are evaluated by ``options.workers`` processes (0 = one per usable core).
+    On a CPU the points are evaluated by ``options.workers`` processes (0 = one per usable core);
+    ``workers`` replaces that automatic number (a torchrun process's share of the machine's cores).
     """
     source, out = as_source(subject), Path(out)
     extra_metrics = (*extra_metrics, *option_metrics(options, source.loss))  # --hessian: max_eig, min_eig
@@ -89,7 +91,7 @@ def compute_surface(
         )
         if todo:
             spec = _spec(source, options, directions, _stored_batch_size(stored), extra_metrics)
-            runner = _runner(spec, options, len(todo), on_event)
+            runner = _runner(spec, options, len(todo), on_event, workers)
             try:
                 writer.set_attr("evaluator", runner.record.to_json())  # how this session computed
                 _evaluate(runner, writer, todo, len(options.x_coordinates), on_event, cancel,
@@ -128,12 +130,14 @@ def _spec(source: ModelSource, options: SurfaceOptions, directions: Directions, 
     )
 
 
-def _runner(spec: EvaluatorSpec, options: SurfaceOptions, points: int, on_event: EventSink) -> ChunkRunner:
+def _runner(
+    spec: EvaluatorSpec, options: SurfaceOptions, points: int, on_event: EventSink, workers: int | None = None
+) -> ChunkRunner:
     """Worker processes where there is more than one core to use (see engine.landscape.distribution.pool),
     else this process. Workers that cannot start (e.g. a model class only this process can import)
     leave the points to this process: slower, the same numbers."""
     parameters = sum(t.numel() for t in spec.directions.origin.values())
-    plan = plan_workers(options.workers, options.threads, spec.device.type, points,
+    plan = plan_workers(options.workers or workers or 0, options.threads, spec.device.type, points,
                         bytes_per_worker=parameters * 4 * 6 + WORKER_OVERHEAD_BYTES)
 
     def say(message: str) -> None:

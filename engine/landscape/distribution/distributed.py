@@ -22,7 +22,6 @@ and the next job, with any number of processes, merges them and computes only th
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import os
 import time
@@ -110,24 +109,26 @@ def compute_surface_distributed(
     payload of the merged points as :func:`compute_surface` sends them); the others stay quiet.
     """
     source, out = as_source(subject), Path(out)
-    options = cores_per_process(options, world)
+    workers = cores_per_process(options, world)
     backend, flag_device = _join_device(options, world)
     dist.init_process_group(
         backend, init_method="env://", rank=world.rank, world_size=world.size, timeout=STARTUP_TIMEOUT
     )
     try:
-        return _run(source, options, out, world, flag_device, on_event if world.is_main else ignore_events)
+        return _run(source, options, out, world, flag_device, on_event if world.is_main else ignore_events, workers)
     finally:
         dist.destroy_process_group()
 
 
-def cores_per_process(options: SurfaceOptions, world: World) -> SurfaceOptions:
-    """The processes torchrun started on one machine share its cores: each gets its part as
-    worker processes (unless ``workers`` was given), so the machine is used but not oversubscribed."""
+def cores_per_process(options: SurfaceOptions, world: World) -> int:
+    """Worker processes for each torchrun process: the machine's cores split among the processes
+    torchrun started on it, so the machine is used but not oversubscribed (``workers`` given: that).
+    torchrun sets OMP_NUM_THREADS=1 for every process, so it does not count here."""
     if options.workers > 0:
-        return options
+        return options.workers
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     threads = max(1, options.threads)
-    return dataclasses.replace(options, workers=max(1, usable_cores() // (world.local_size * threads)))
+    return max(1, usable_cores(env) // (world.local_size * threads))
 
 
 def plan_devices(device_type: str, world: World, gpus: int) -> tuple[str, int | None]:
@@ -149,7 +150,13 @@ def _join_device(options: SurfaceOptions, world: World) -> tuple[str, torch.devi
 
 
 def _run(
-    source: Any, options: SurfaceOptions, out: Path, world: World, flag_device: torch.device, on_event: EventSink
+    source: Any,
+    options: SurfaceOptions,
+    out: Path,
+    world: World,
+    flag_device: torch.device,
+    on_event: EventSink,
+    workers: int,
 ) -> Path:
     if world.is_main:  # create or check S.h5 and merge leftover shards; evaluates nothing
         _together(flag_device, lambda: compute_surface(source, options, out, select=lambda todo: []))
@@ -168,7 +175,8 @@ def _run(
     try:
         if len(range(world.rank, total, world.size)):
             compute_surface(
-                source, options, mine, directions=directions, select=share, on_event=progress or ignore_events
+                source, options, mine, directions=directions, select=share, on_event=progress or ignore_events,
+                workers=workers,
             )
         if progress is not None:
             progress.until_complete()

@@ -80,7 +80,7 @@ def plan_workers(
     if device_type != "cpu":
         return Plan(1, threads)
     if requested_workers > 0:
-        return Plan(requested_workers, threads)
+        return Plan(max(1, min(requested_workers, points)), threads)
     cores = usable_cores() if cores is None else cores
     workers = max(1, cores // threads)
     if bytes_per_worker > 0:
