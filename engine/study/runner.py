@@ -155,8 +155,8 @@ def _surface_step(step: str) -> Callable[..., None]:
         from engine.storage.surface_file import read_surface_attrs
 
         options = study.surface if step == "surface" else study.curves
-        if device != "auto" and options.device == "auto":
-            options = replace(options, device=device)
+        if device != "auto" and options.device == "auto":  # surfaces name a device kind, not an index
+            options = replace(options, device="cuda" if device.startswith("cuda") else device)
         out = step_file(folder, variant.name, step)
         if out.exists():
             try:

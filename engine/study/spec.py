@@ -57,12 +57,6 @@ class StudyConfig:
             keys.update(dict.fromkeys(variant.overrides))
         return list(keys)
 
-    def variant(self, name: str) -> Variant:
-        for v in self.variants:
-            if v.name == name:
-                return v
-        raise KeyError(name)
-
 
 def bundled_studies() -> list[str]:
     return list(studies())
@@ -94,7 +88,7 @@ def study_from_dict(data: dict[str, Any], source: str = "<study>", folder: Path 
     variants = _expand(data, base, common, name, source)
     return StudyConfig(
         name=name, base=base_spec, source=source, variants=variants, common=common,
-        description=str(data.get("description", "")),
+        description=_text(data.get("description", ""), "description", source),
         surface=_surface(data.get("surface"), "surface", {}, source),
         curves=_surface(data.get("curves"), "curves", CURVE_DEFAULTS, source),
         flatness=_flatness(data.get("flatness"), source),
@@ -110,6 +104,12 @@ def _check_keys(data: dict[str, Any], allowed: tuple[str, ...], where: str, sour
 def _name(value: Any, key: str, source: str) -> str:
     if not isinstance(value, str) or not SAFE_NAME.match(value):
         raise ConfigError(key, value, "a name of letters, digits and . _ = + - (it names a folder)", source)
+    return value
+
+
+def _text(value: Any, key: str, source: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, value, "a string", source)
     return value
 
 
