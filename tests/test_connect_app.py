@@ -91,3 +91,16 @@ def test_connect_dialog_trains_shows_curve_vs_line_and_the_plane(qtbot, window, 
     t = np.linspace(0, 1, len(surface.trajectory))
     np.testing.assert_allclose(surface.trajectory, np.stack([t**2, 2 * t * (1 - t)], axis=1), atol=1e-5)
     assert np.isfinite(surface.values["train_loss"]).all()
+
+
+def test_opening_a_curve_file_shows_it_in_the_connect_dialog(qtbot, window, two_runs, tmp_path):
+    from engine.connect import ConnectOptions, connect
+
+    out = tmp_path / "opened.h5"
+    record = connect(*two_runs, out, ConnectOptions(epochs=1, t="0:1:3", ensemble=0))
+    assert window.files.open(out) == "curve"
+    dialog = window.connect_dialog
+    assert dialog.isVisible() and dialog.out.text() == str(out)
+    np.testing.assert_array_equal(dialog.view.curves["straight line"].values["test_loss"],
+                                  record.values["line"]["test_loss"])
+    assert f"straight line {record.summary['barrier_line_train_loss']:.4f}" in dialog.status.text()

@@ -259,18 +259,23 @@ class ConnectDialog(QDialog):
             self.show_surface(Path(path))
 
 
+def show_connect_dialog(window: QMainWindow, runner: JobRunner | None = None,
+                        show_surface: Callable[[Path], object] | None = None) -> ConnectDialog:
+    """The window's one Connect dialog (made on first use), shown and raised."""
+    dialog = getattr(window, "connect_dialog", None)
+    if dialog is None:
+        dialog = ConnectDialog(runner or window.worker, show_surface or window.views.show_surface_file, window)
+        window.connect_dialog = dialog
+    dialog.show()
+    dialog.raise_()
+    return dialog
+
+
 def add_connect_action(window: QMainWindow, runner: JobRunner, show_surface: Callable[[Path], object]) -> QAction:
     """Run > Connect two runs… (one dialog per window, kept while the window lives)."""
     action = QAction("Co&nnect two runs…", window)
     action.setObjectName("action_connect")
-
-    def open_dialog() -> None:
-        if getattr(window, "connect_dialog", None) is None:
-            window.connect_dialog = ConnectDialog(runner, show_surface, window)
-        window.connect_dialog.show()
-        window.connect_dialog.raise_()
-
-    action.triggered.connect(open_dialog)
+    action.triggered.connect(lambda: show_connect_dialog(window, runner, show_surface))
     for menu_action in window.menuBar().actions():
         if menu_action.text().replace("&", "") == "Run":
             menu_action.menu().addSeparator()
