@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QProgressDialog
 
 from app.file_kinds import OPEN_FILTER, SURFACE_FILTER, classify_file
+from app.panels.connect_dialog import show_connect_dialog
 from app.worker import describe_error
 from engine.errors import LossLabError
 from engine.export import ExportOptions, export_surface, parse_size
@@ -44,6 +45,8 @@ class FileActions(QObject):
             if not self.w.experiment.load_toml(path):
                 raise LossLabError(self.w.experiment.status.text())
             self.w.show_panel("experiment")
+        elif kind == "curve":
+            show_connect_dialog(self.w).open_file(path)
         elif kind == "run":
             self.w.training.show_run(path)
             self.w.surface.add_run(str(path))

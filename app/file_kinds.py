@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 
 from engine.errors import LossLabError, RunFileError
+from engine.landscape.directions.curve import CURVE_FORMAT
 from engine.storage.runfile import RUN_FORMAT
 
 SURFACE_FILTER = "Run or surface (*.h5 *.hdf5)"
@@ -30,7 +31,8 @@ def hdf5_reason(exc: OSError) -> str:
 
 
 def classify_file(path: str | Path) -> str:
-    """``"experiment"`` for .toml, ``"run"`` for a LossLab run file, else ``"surface"`` for HDF5.
+    """``"experiment"`` for .toml, ``"run"`` for a LossLab run file, ``"curve"`` for a curve file of
+    Connect two runs, else ``"surface"`` for HDF5.
 
     Surface files (LossLab's and loss-landscape's) are told apart by the surface reader itself.
     """
@@ -46,4 +48,6 @@ def classify_file(path: str | Path) -> str:
         raise RunFileError(f"'{path}': cannot be opened as a run, surface (.h5) or experiment (.toml) file: "
                            f"{hdf5_reason(exc)}") from exc
     fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
+    if fmt == CURVE_FORMAT:
+        return "curve"
     return "run" if fmt == RUN_FORMAT else "surface"
