@@ -280,7 +280,7 @@ class ParallelRunner:
         self.local: InProcessRunner | None = None
         self._may_start = not eager_pool
         if eager_pool:
-            self.pool = WorkerPool(spec, plan.workers, plan.threads)
+            self._start_pool()
             self.record = self.pool.wait_ready()
         else:
             self.local = InProcessRunner(spec, plan.threads)
