@@ -390,3 +390,30 @@ def test_views_start_from_an_empty_grid_and_fill_in(show) -> None:
     assert view3d.drawn_cells == 0
     grab(window, "coarse_to_fine")
     view3d.close()
+
+
+@pytest.mark.parametrize("grid", [{"x": "-1:1:5", "average": 3}, {"x": "-1:1:5", "y": "-1:1:3"}])
+def test_a_live_surface_equals_its_file(trained_run, tmp_path, grid) -> None:
+    """The one Surface type: points recorded from a job's events (mean/std over directions
+    included) give the same arrays as the file the job wrote."""
+    from app.live_surface import LiveSurface
+    from engine.landscape.options import SurfaceOptions
+    from engine.landscape.surface import compute_surface
+    from engine.storage.surface_file import load_surface
+
+    options = SurfaceOptions(subset=60, **grid)
+    out = tmp_path / "live.h5"
+    live = LiveSurface(out, options)
+    compute_surface(str(trained_run), options, out,
+                    on_event=lambda e: live.add(e.payload) if "indices" in e.payload else None)
+    stored = load_surface(out)
+    assert live.surface.is_complete and live.done_fraction == 1.0
+    assert set(live.surface.values) == set(stored.values)
+    for metric, values in stored.values.items():
+        assert np.allclose(live.surface.values[metric], values, equal_nan=False)
+        if options.average_count > 1:
+            assert np.allclose(live.surface.std[metric], stored.std[metric])
+            assert live.surface.samples[metric].shape == (3, 5)
+    copy = stored.copy()
+    copy.values["train_loss"][...] = -1.0
+    assert (stored.values["train_loss"] > 0).all()  # a view's copy never writes into the file's arrays
