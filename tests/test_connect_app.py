@@ -70,8 +70,8 @@ def test_connect_dialog_trains_shows_curve_vs_line_and_the_plane(qtbot, window, 
     qtbot.mouseClick(dialog.connect_button, Qt.MouseButton.LeftButton)
     assert "t = '0:2:5'" in dialog.form.error.text() and dialog.job is None
     _type(qtbot, form["t"], "0:1:5")
-    form["epochs"].setValue(3)
-    form["ensemble"].setValue(3)
+    dialog.form.set_value("epochs", 3)
+    dialog.form.set_value("ensemble", 3)
     qtbot.mouseClick(dialog.connect_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.record is not None, timeout=120000)
     stored = load_curve(out)

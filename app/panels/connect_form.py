@@ -1,59 +1,24 @@
-"""Editors for the connect options, one per declared field of :class:`engine.connect.ConnectOptions`.
+"""The connect options as a form, one editor per declared field of :class:`engine.connect.ConnectOptions`.
 
-Widget kind, range, choices, label and tooltip all come from the declaration (engine.schema), so
-nothing here repeats a rule; the instance built by :meth:`ConnectOptionsForm.options` is validated
-by the declaration too, and its error is shown under the form naming the field.
+Editors, labels and tooltips come from the one options mechanism (``app.forms`` over
+engine.schema), so nothing here repeats a rule; the instance :meth:`ConnectOptionsForm.options`
+builds is validated by the declaration, and its error is shown under the form naming the field.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
-from app.panels.field_editors import PathEditor
+from app.forms import editor_for, field_label, read_widget, tooltip, write_widget
+from app.panels.field_editors import FieldParseError, PathEditor
 from engine.connect import ConnectOptions
 from engine.errors import ConfigError
-from engine.schema import Setting, settings_of
+from engine.schema import settings_of
 
 SHOWN = ("curve", "bends", "epochs", "lr", "batch_size", "checkpoint_a", "checkpoint_b", "t", "bn_update",
          "ensemble", "seed")
-
-
-def _editor(s: Setting) -> QWidget:
-    default, meta = s.default(), s.meta
-    if s.choices:
-        box = QComboBox()
-        box.addItems([str(c) for c in s.choices])
-        box.setCurrentText(str(default))
-        return box
-    if s.base is bool:
-        check = QCheckBox()
-        check.setChecked(bool(default))
-        return check
-    if s.base is int:
-        spin = QSpinBox()
-        spin.setRange(int(meta.get("min", 0)), int(meta.get("max", 1_000_000)))
-        spin.setValue(int(default))
-        return spin
-    if s.base is float:
-        spin = QDoubleSpinBox()
-        spin.setDecimals(5)
-        spin.setRange(float(meta.get("min", 0.0)), float(meta.get("max", 1e6)))
-        spin.setSingleStep(0.01)
-        spin.setValue(float(default))
-        return spin
-    return QLineEdit(str(default))
-
-
-def _value(widget: QWidget) -> Any:
-    if isinstance(widget, QComboBox):
-        return widget.currentText()
-    if isinstance(widget, QCheckBox):
-        return widget.isChecked()
-    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-        return widget.value()
-    return widget.text().strip()
 
 
 class ConnectOptionsForm(QWidget):
@@ -63,14 +28,15 @@ class ConnectOptionsForm(QWidget):
         super().__init__(parent)
         layout = QFormLayout(self)
         self.editors: dict[str, QWidget] = {}
+        defaults = ConnectOptions()
         for s in settings_of(ConnectOptions):
             if s.name not in SHOWN:
                 continue
-            editor = _editor(s)
+            editor = editor_for(s, s.name)
             editor.setObjectName(f"setting:{s.name}")
-            editor.setToolTip(s.help)
-            label = s.meta.get("label") or s.name.replace("_", " ").capitalize()
-            layout.addRow(label, editor)
+            editor.setToolTip(tooltip(s))
+            write_widget(editor, getattr(defaults, s.name))
+            layout.addRow(field_label(s), editor)
             self.editors[s.name] = editor
         self.error = QLabel()
         self.error.setObjectName("connect_options_error")
@@ -79,21 +45,16 @@ class ConnectOptionsForm(QWidget):
         layout.addRow(self.error)
 
     def set_value(self, name: str, value: Any) -> None:
-        widget = self.editors[name]
-        if isinstance(widget, QComboBox):
-            widget.setCurrentText(str(value))
-        elif isinstance(widget, QCheckBox):
-            widget.setChecked(bool(value))
-        elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-            widget.setValue(value)
-        else:
-            widget.setText(str(value))
+        write_widget(self.editors[name], value)
 
     def options(self) -> ConnectOptions | None:
         """The options shown, validated; None (and the reason under the form) if one is not allowed."""
         try:
-            options = ConnectOptions(**{name: _value(w) for name, w in self.editors.items()})
+            options = ConnectOptions(**{name: read_widget(w) for name, w in self.editors.items()})
         except ConfigError as exc:
+            self.error.setText(f"{exc.key}: {exc}")
+            return None
+        except FieldParseError as exc:
             self.error.setText(f"{exc.key}: {exc}")
             return None
         self.error.clear()
