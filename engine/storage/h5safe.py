@@ -6,6 +6,7 @@ shape and dtype are checked before any of its data is read (a header may declare
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,17 @@ def ensure_free_space(path: str | Path, nbytes: int, kept: str = "nothing was wr
     if free < needed:
         raise OutputError(f"'{path}': cannot write: the disk is full ({free / 2**20:.1f} MiB free, about "
                           f"{needed / 2**20:.1f} MiB needed); {kept}")
+
+
+def check_writable_folder(path: str | Path, advice: str = "choose another --out") -> None:
+    """Create ``path``'s folder if needed and prove a file can be made there (``os.access`` says yes to
+    root even on a read-only mount; a real file says the truth)."""
+    from engine.errors import output_error
+
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise output_error(folder, exc, advice) from exc

@@ -157,6 +157,7 @@ def create_surface_file(
     partial = path.with_name(path.name + ".partial")
     grid = _grid_shape(len(x), None if y is None else len(y))
     raw = (average, len(x)) if average > 1 else grid
+    h5safe.check_writable_folder(path)
     planes = len(metrics) * (3 if average > 1 else 1) + 1
     h5safe.ensure_free_space(path, planes * int(np.prod(raw)) * 8
                              + sum(np.asarray(a).nbytes for t in directions.values() for a in t.values()))

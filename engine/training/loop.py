@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from engine.checks import check_data
 from engine.config import ExperimentConfig
 from engine.data import Dataset, augment_batch
 from engine.device import choose_threads, device_name, select_device
-from engine.errors import OutputError, RunFileError, TrainingError, output_error
+from engine.errors import OutputError, RunFileError, TrainingError
 from engine.events import Cancelled, CancelToken, EventSink, ProgressEvent, Stopwatch, ignore_events
 from engine.models import build_model
 from engine.storage import h5safe
@@ -249,13 +248,7 @@ def check_output(out: Path, *, resume: bool, overwrite: bool) -> None:
     if out.exists() and not (resume or overwrite):
         raise RunFileError(f"'{out}' already exists; pass resume=True (--resume) to continue it "
                            "or overwrite=True (--overwrite) to replace it")
-    folder = out.parent if str(out.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass  # os.access says yes to root even on a read-only mount; a real file says the truth
-    except OSError as exc:
-        raise output_error(folder, exc, "choose another --out") from exc
+    h5safe.check_writable_folder(out)
 
 
 def _run_epochs(trainer: Trainer, start: int, on_event: EventSink, cancel: CancelToken) -> None:
