@@ -3,6 +3,8 @@ small enough to form it) and against scipy.ndimage.label."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -197,3 +199,54 @@ def test_minima_persistence_on_a_known_profile():
     pairs = minima_persistence(profile)
     assert [(p["birth"], p["death"]) for p in pairs] == [(0.0, np.inf), (2.0, 4.0), (1.0, 2.5)]
     assert pairs[2]["index"] == [1]
+
+
+def _float32_source(problem: CurvatureProblem):
+    from engine.landscape.directions.source import ModelSource
+
+    model = copy.deepcopy(problem.model).float()
+    data = (problem.inputs.float(), problem.targets)
+    return ModelSource.from_module(model, {"train": data, "test": data}, "ce", name="digits-mlp")
+
+
+def _hessian_at(problem: CurvatureProblem, point: dict[str, torch.Tensor]) -> torch.Tensor:
+    model = digits_problem(steps=0).model
+    model.load_state_dict({k: v.double() for k, v in point.items()})
+    return explicit_hessian(CurvatureProblem(model, problem.inputs, problem.targets, "ce"))
+
+
+def test_surface_hessian_stores_max_and_min_eig_of_each_point(tmp_path):
+    from engine.landscape import SurfaceOptions, compute_surface
+    from engine.storage.surface_file import load_direction_tensors, load_surface
+
+    problem = digits_problem()
+    options = SurfaceOptions(x="-0.5:0.5:3", y="-0.5:0.5:3", split="train", hessian=True, workers=1, subset=0)
+    path = compute_surface(_float32_source(problem), options, tmp_path / "h.h5")
+    surface = load_surface(path)
+    assert surface.values["max_eig"].shape == (3, 3) and np.isfinite(surface.values["min_eig"]).all()
+    tensors = load_direction_tensors(path)
+    theta = {k: v.detach().double() for k, v in problem.model.state_dict().items()}
+    for j, i in ((1, 1), (0, 2)):
+        alpha, beta = surface.x[i], surface.y[j]
+        point = {k: theta[k] + alpha * torch.from_numpy(tensors["x"][k]).double()
+                 + beta * torch.from_numpy(tensors["y"][k]).double() for k in theta}
+        eig = torch.linalg.eigvalsh(_hessian_at(problem, point))
+        assert surface.values["max_eig"][j, i] == pytest.approx(float(eig[-1]), rel=1e-3)
+        assert surface.values["min_eig"][j, i] == pytest.approx(float(eig[0]), rel=1e-3)
+
+
+def test_hessian_directions_are_the_top_eigenvectors(tmp_path):
+    from engine.landscape import SurfaceOptions, compute_surface, load_surface
+    from engine.storage.surface_file import load_direction_tensors
+
+    problem = digits_problem()
+    options = SurfaceOptions(x="-0.2:0.2:3", y="-0.2:0.2:3", directions="hessian", ignore="none", split="train",
+                             workers=1)
+    path = compute_surface(_float32_source(problem), options, tmp_path / "d.h5")
+    assert load_surface(path).attrs["method"] == "hessian"
+    tensors = load_direction_tensors(path)
+    names = [n for n, _ in problem.model.named_parameters()]
+    _, vectors = torch.linalg.eigh(explicit_hessian(problem))
+    for axis, column in (("x", -1), ("y", -2)):
+        flat = torch.cat([torch.from_numpy(tensors[axis][n]).double().reshape(-1) for n in names])
+        assert abs(float(flat @ vectors[:, column]) / float(flat.norm())) > 0.99

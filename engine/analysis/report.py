@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,10 @@ def _steps(o: FlatnessOptions) -> list[str]:
 
 
 def flatness_report(subject: Any, o: FlatnessOptions, report: dict[str, Any] | None = None, *,
-                    on_event: EventSink = ignore_events, cancel: CancelToken | None = None) -> dict[str, Any]:
-    """Compute every measure ``o`` asks for into ``report`` (a new dict by default) and return it."""
+                    on_event: EventSink = ignore_events, cancel: CancelToken | None = None,
+                    only: Sequence[str] | None = None) -> dict[str, Any]:
+    """Compute every measure ``o`` asks for (or the steps named in ``only``, in their usual order)
+    into ``report`` (a new dict by default) and return it."""
     report = {} if report is None else report
     problem, source = checkpoint_problem(subject, o)
     record = {"split": o.split, "subset": len(problem.inputs), "seed": o.seed, "curvature": o.curvature,
@@ -70,6 +73,7 @@ def flatness_report(subject: Any, o: FlatnessOptions, report: dict[str, Any] | N
                    "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                    "options": o.to_dict(), **record})
     progress, clock, steps = Progress(on_event, cancel), Stopwatch(), _steps(o)
+    steps = steps if only is None else [s for s in steps if s in only]
     for number, step in enumerate(steps):
         on_event(ProgressEvent(STAGE, number, len(steps), clock(), f"{step} ({number + 1} of {len(steps)})"))
         _STEPS[step](problem, o, report, record, progress)
@@ -175,3 +179,46 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+HEADLINE = FlatnessOptions(subset=500, top_k=1, trace_samples=10, density="off", sharpness_steps=5)
+
+
+def headline_measures(subject: Any, o: FlatnessOptions = HEADLINE, *, on_event: EventSink = ignore_events,
+                      cancel: CancelToken | None = None) -> dict[str, float]:
+    """lambda_max, the trace and eps-sharpness: the three numbers put next to every picture."""
+    report = flatness_report(subject, o, on_event=on_event, cancel=cancel,
+                             only=("eigenvalues", "trace", "sharpness"))
+    return {"lambda_max": report["top_eigenvalues"][0], "trace": report["trace"]["mean"],
+            "trace_stderr": report["trace"]["stderr"], "sharpness": report["sharpness"]["value"],
+            "epsilon": report["sharpness"]["epsilon"], "samples": report["subset"], "split": report["split"]}
+
+
+def headline_lines(runs: dict[str, Any], o: FlatnessOptions = HEADLINE,
+                   on_event: EventSink = ignore_events) -> list[str]:
+    """The headline measures of several runs side by side, for the terminal."""
+    lines = [f"  {'run':<20} {'lambda_max':>11} {'trace':>18} {'eps-sharpness':>14}"]
+    for name, run in runs.items():
+        m = headline_measures(run, o, on_event=on_event)
+        trace_text = f"{m['trace']:.4g} ± {m['trace_stderr']:.2g}"
+        lines.append(f"  {name:<20} {m['lambda_max']:>11.4g} {trace_text:>18} {m['sharpness']:>13.4g}%")
+    lines.append(f"  (Hessian of the {o.split} loss over {o.subset} seeded samples; eps-sharpness of Keskar "
+                 f"et al., eps = {o.epsilon:g}; `losslab flatness RUN.h5 --json` gives every measure)")
+    return lines
+
+
+def report_path(run_path: str | Path, epoch: int) -> Path:
+    """Where the app keeps a run's analysis report of one checkpoint: next to the run file."""
+    run_path = Path(run_path)
+    return run_path.with_name(f"{run_path.stem}.flatness-e{int(epoch)}.json")
+
+
+def cached_headline(run_path: str | Path, epoch: int) -> dict[str, float] | None:
+    """lambda_max, trace and eps-sharpness from a stored report of that checkpoint, if one exists."""
+    path = report_path(run_path, epoch)
+    try:
+        report = json.loads(path.read_text())
+        return {"lambda_max": float(report["top_eigenvalues"][0]), "trace": float(report["trace"]["mean"]),
+                "sharpness": float(report["sharpness"]["value"])}
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None

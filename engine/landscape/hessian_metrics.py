@@ -27,7 +27,7 @@ class HessianExtremes:
 
     split: str
     loss: str
-    tol: float = 1e-5
+    tol: float = 1e-4  # ARPACK's residual bound; eigenvalues come out far closer (error ~ residual^2)
     max_products: int = 600
     batch_size: int = 1024
     seed: int = 0
