@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("QT_API", "pyside6")  # pyvistaqt (via qtpy) must use the same binding as we do
@@ -41,25 +42,30 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def run_gui(file: str | Path | None = None, screenshot: str | Path | None = None,
+def run_gui(files: Sequence[str | Path] = (), screenshot: str | Path | None = None,
             size: tuple[int, int] = (1400, 900)) -> int:
-    """Open the window (and ``file``); with ``screenshot`` save the whole window and return."""
-    if file is not None and not Path(file).is_file():
-        raise LossLabError(f"'{file}': file not found")
+    """Open the window with ``files`` (runs, surfaces, experiments, workspace projects); with
+    ``screenshot`` save the whole window and return. Several runs and surfaces fill the workspace."""
+    files = [files] if isinstance(files, str | Path) else list(files)
+    for file in files:
+        if not Path(file).is_file():
+            raise LossLabError(f"'{file}': file not found")
     app = create_application()
     from app.main_window import MainWindow
 
     window = MainWindow(restore_layout=screenshot is None)
     if screenshot is None:
         window.show()
-        if file is not None:
+        for file in files:
             window.open_file(file)  # a bad file gets an error dialog; the window stays open
         return app.exec()
     try:
         window.resize(*size)
         window.show()
-        if file is not None:
+        for file in files:
             window.open_file(file, interactive=False)  # scripts get the error and exit code 2
+        if len(files) > 1:
+            window.workspace.show_tab()
         out = window.save_window_picture(screenshot)
     finally:
         window.close()  # also stops the worker thread

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QProgressDialog
@@ -22,6 +22,8 @@ from engine.storage.surface_file import Surface
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
+
+T = TypeVar("T")
 
 EXPORT_FILTERS = {
     "vts": "VTK structured grid for ParaView (*.vts)",
@@ -39,8 +41,18 @@ class FileActions(QObject):
 
     # -- opening ------------------------------------------------------------------------
     def open(self, path: str | Path) -> str:
-        """Show a run (curves, metrics), a surface (views) or an experiment (form)."""
+        """Show a run (curves, metrics), a surface (views), an experiment (form) or a workspace
+        project; runs and surfaces also join the workspace."""
+        from app.project_file import is_project_file
+
+        if is_project_file(path):
+            problems = self.w.workspace.open_project(path)
+            if problems:
+                raise LossLabError(f"{path}: opened, but some files are missing:\n" + "\n".join(problems))
+            return "project"
         kind = classify_file(path)
+        if kind in ("run", "surface"):
+            self.w.workspace.add(path)
         if kind == "experiment":
             if not self.w.experiment.load_toml(path):
                 raise LossLabError(self.w.experiment.status.text())
@@ -172,6 +184,10 @@ class FileActions(QObject):
 
         self._guard(go)
 
+    def compare_paths(self, paths: list[str]) -> None:
+        """2 to 4 surface files in the Compare view (an error dialog otherwise)."""
+        self.guarded(lambda: self.w.views.compare_files(paths), "Cannot compare")
+
     def compare_dialog(self) -> None:
         def go() -> None:
             paths, _ = QFileDialog.getOpenFileNames(self.w, "Choose 2 to 4 surfaces to compare",
@@ -185,8 +201,12 @@ class FileActions(QObject):
     def _report(self, path: Path) -> None:
         self.w.statusBar().showMessage(f"Wrote {path}", 8000)
 
-    def _guard(self, action: Callable[[], None], title: str = "Export failed") -> None:
+    def guarded(self, action: Callable[[], T], title: str = "Export failed") -> T | None:
+        """``action()``'s result, or None after showing its LossLabError in a dialog."""
         try:
-            action()
+            return action()
         except LossLabError as exc:
             self.w.show_error(title, describe_error(exc))
+            return None
+
+    _guard = guarded

@@ -11,7 +11,7 @@ from engine.landscape.directions.curve import CURVE_FORMAT
 from engine.storage.runfile import RUN_FORMAT
 
 SURFACE_FILTER = "Run or surface (*.h5 *.hdf5)"
-OPEN_FILTER = ";;".join(["LossLab files (*.h5 *.hdf5 *.toml)", SURFACE_FILTER, "Experiment (*.toml)",
+OPEN_FILTER = ";;".join(["LossLab files (*.h5 *.hdf5 *.toml *.losslab.json)", SURFACE_FILTER, "Experiment (*.toml)",
                          "All files (*)"])
 
 

@@ -27,6 +27,7 @@ from app.resources import app_icon
 from app.settings import AppSettings
 from app.view_area import ViewArea
 from app.worker import Job, JobError, JobRunner, JobState, preload_engine_libraries
+from app.workspace import WorkspaceController
 from engine.errors import LossLabError
 from engine.events import ProgressEvent
 from engine.version import __version__
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.training = TrainingPanel(self.worker, self.settings, self.experiment.config)
         self.surface = SurfacePanel(self.worker, self.settings)
         self.files = FileActions(self)
+        self.workspace = WorkspaceController(self)
         self.docks: dict[str, QDockWidget] = {}
         for key, title, widget in (("experiment", "Experiment", self.experiment),
                                    ("training", "Training", self.training),
@@ -72,9 +74,11 @@ class MainWindow(QMainWindow):
         controls.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scrollbar = controls.verticalScrollBar().sizeHint().width()
         controls.setMinimumWidth(self.views.controls.minimumSizeHint().width() + scrollbar + 4)
+        self._add_dock("workspace", "Workspace", self.workspace.dock, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("display", "Display", controls, Qt.DockWidgetArea.RightDockWidgetArea)
         self.actions = build_actions(self)
         self.recent_menu = build_menus(self, self.actions)
+        self.workspace.install_menu()
         self.actions["connect"] = add_connect_action(self, self.worker, self.views.show_surface_file)
         self.actions["open_study"] = install_study_action(self, self.worker)
         self.toolbar = build_toolbar(self, self.actions)
@@ -106,6 +110,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks(left, [PANEL_WIDTH] * 3, Qt.Orientation.Horizontal)
         display = self.docks["display"]
         self.resizeDocks([display], [display.widget().minimumWidth()], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["workspace"], display], [280, 520], Qt.Orientation.Vertical)
         self.show_panel("experiment")
 
     def toggle_panels(self) -> None:

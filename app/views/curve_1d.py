@@ -37,6 +37,7 @@ class Curve1DView(QWidget):
         super().__init__(parent)
         self.settings = settings or DisplaySettings()
         self.curves: dict[str, Surface] = {}  # the view's own copies
+        self.colours: dict[str, str] = {}  # curve name -> colour chosen elsewhere (the workspace)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.loss_plot = self.graphics.addPlot(row=0, col=0)
@@ -94,7 +95,7 @@ class Curve1DView(QWidget):
         self.legend.clear()
         self.loss_plot.setLogMode(y=self.settings.log_scale)
         for k, (name, curve) in enumerate(self.curves.items()):
-            colour = PALETTE[k % len(PALETTE)]
+            colour = self.colours.get(name, PALETTE[k % len(PALETTE)])
             for metric, values in curve.values.items():
                 label = f"{name}: {metric}" if len(self.curves) > 1 else metric
                 self._draw(curve, metric, values, colour, label)
