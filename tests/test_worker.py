@@ -185,3 +185,41 @@ def test_event_loop_stays_responsive_while_training(qtbot, worker, quick_config,
     assert stall["p99_ms"] < 150 and stall["max_ms"] < 1000, stall
     with pytest.raises(Cancelled):
         job.token.raise_if_cancelled()
+
+
+def test_pause_while_queued_ends_paused_at_once_and_states_arrive_in_order(qtbot, worker) -> None:
+    release = threading.Event()
+    first = worker.submit(Job("test", "first", lambda e, c: release.wait(10) and "first"))
+    queued = worker.submit(Job("test", "queued", lambda e, c: "never"))
+    failing = worker.submit(Job("test", "failing", lambda e, c: 1 / 0))
+    seen: dict[str, list] = {job.title: [] for job in (first, queued, failing)}
+    for job in (first, queued, failing):
+        job.state_changed.connect(lambda state, job=job: seen[job.title].append(state))
+    queued.pause()
+    assert queued.state is JobState.PAUSED and seen["queued"] == [JobState.PAUSED]
+    queued.cancel()  # a final state never changes
+    assert queued.state is JobState.PAUSED
+    release.set()
+    qtbot.waitUntil(lambda: not worker.busy, timeout=10000)
+    assert seen["first"] == [JobState.RUNNING, JobState.FINISHED] and first.result == "first"
+    assert seen["failing"] == [JobState.RUNNING, JobState.FAILED]
+    assert failing.error.message == "ZeroDivisionError: division by zero" and queued.result is None
+
+
+def test_the_data_check_answers_the_newest_request_only(qtbot, quick_config, tmp_path) -> None:
+    from app.panels.bias_preview import DataCheck
+
+    check = DataCheck()
+    answers: list[str] = []
+    check.finished.connect(lambda preview: answers.append(preview["summary"]))
+    check.failed.connect(lambda error: answers.append(f"failed: {error}"))
+    missing = quick_config(data={"source": "cifar10", "root": str(tmp_path)})
+    check.request(missing)
+    check.request(quick_config(bias={"kind": "mislabel", "fraction": 0.3}))
+    assert check.wait(30000) and check.pending
+    qtbot.waitUntil(lambda: not check.pending, timeout=10000)
+    assert len(answers) == 1 and answers[0].startswith("mislabel") and "0.3" in answers[0]
+    check.request(missing)
+    qtbot.waitUntil(lambda: not check.pending, timeout=30000)
+    assert answers[-1].startswith("failed") and str(tmp_path) in answers[-1]
+    assert check.shutdown()
