@@ -33,7 +33,7 @@ from engine.storage.surface_file import SurfaceWriter, create_surface_file, load
 preload_engine_libraries()
 pytestmark = pytest.mark.gui
 LEFT = Qt.MouseButton.LeftButton
-SCREEN_WIDTH = 1280
+SCREEN_WIDTH, SCREEN_HEIGHT = 1280, 1024  # the xvfb screen the GUI tests run on
 
 
 @pytest.fixture
@@ -227,6 +227,7 @@ def test_a_long_hover_readout_never_widens_the_window(qtbot, window, tmp_path, s
         view.info.setText(text)  # what hovering over the centre writes
     qtbot.wait(100)
     assert w.width() <= SCREEN_WIDTH and w.minimumSizeHint().width() <= SCREEN_WIDTH
+    assert w.minimumSizeHint().height() <= SCREEN_HEIGHT  # no dock forces the window off the screen either
     display = w.docks["display"]
     assert display.isVisible() and display.geometry().right() <= w.width()
     assert w.views.view3d.info.toolTip() == text  # the whole read-out is still there
