@@ -103,6 +103,7 @@ class WorkerPool:
         self._tasks = context.Queue()
         self._results = context.Queue()
         shared = spec.shareable()
+        _allow_many_shared_tensors()
         self._processes = [
             context.Process(
                 target=_worker_main,
@@ -255,6 +256,19 @@ def _main_module_not_rerun() -> Iterator[None]:
     finally:
         main.__dict__.pop("__spec__", None)
         main.__dict__.update(saved)
+
+
+def _allow_many_shared_tensors() -> None:
+    """Each shared tensor travels as a file descriptor that stays open while it lives (model,
+    theta and directions: a few per parameter tensor); a desktop's soft limit of 1,024 open files
+    would stop large models, so raise it to the hard limit (workers inherit it)."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 1 << 16 if hard == resource.RLIM_INFINITY else hard
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _die_with_parent() -> None:
