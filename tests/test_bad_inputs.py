@@ -479,9 +479,13 @@ def read_only_folder(tmp_path):
         folder.chmod(0o755)
 
 
-def test_unwritable_folder(tmp_path, capsys, read_only_folder):
+def test_unwritable_folder(tmp_path, capsys, read_only_folder, run_file, surface_file):
     refused(capsys, "train", experiment(tmp_path), "--out", read_only_folder / "r.h5",
             names=(str(read_only_folder), "choose another --out"))
+    refused(capsys, "surface", run_file, "--x=-1:1:3", "--out", read_only_folder / "s.h5",
+            names=(str(read_only_folder), "choose another --out"))
+    refused(capsys, "export", surface_file, "--format", "csv", "--out", read_only_folder / "s.csv",
+            names=("s.csv", "write"))
 
 
 def test_killed_before_first_checkpoint_resumes(tmp_path, capsys):
@@ -494,6 +498,14 @@ def test_killed_before_first_checkpoint_resumes(tmp_path, capsys):
         "train_fingerprint": "x", "train_size": 1, "test_size": 1})
     assert main(["train", str(toml), "--out", str(out), "--resume"]) == 0
     assert load_run(out).epochs == [0, 1, 2] and load_run(out).status == "complete"
+
+
+def test_resume_without_training_state_keeps_the_checkpoints(tmp_path, capsys, run_file):
+    run = damaged_copy(run_file, tmp_path, lambda f: f.__delitem__("resume"))
+    before = run.read_bytes()
+    refused(capsys, "train", experiment(tmp_path), "--out", run, "--resume", names=(run.name, "'resume'",
+                                                                                   "--overwrite"))
+    assert run.read_bytes() == before
 
 
 def test_truncated_run_file_resume_mentions_overwrite(tmp_path, capsys, run_file):

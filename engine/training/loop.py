@@ -95,7 +95,12 @@ def _resumable(out: Path) -> bool:
             if f.attrs.get("format") != RUN_FORMAT:
                 raise RunFileError(f"'{out}': not a LossLab run file, so it cannot be resumed; choose another "
                                    f"--out or {START_OVER}")
-            return "resume" in f
+            if "resume" in f:
+                return True
+            if len(f.get("checkpoints", {})):
+                raise RunFileError(f"'{out}': holds checkpoints but no training state to resume from (the "
+                                   f"'resume' record is missing); keep the file, or {START_OVER}")
+            return False
     except OSError as exc:
         raise RunFileError(f"'{out}': cannot resume: the file is not readable HDF5 (the training was probably "
                            f"killed while creating it); {START_OVER}") from exc
