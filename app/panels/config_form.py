@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QWidget
 
 from app.forms import editor_for, field_label, tooltip
@@ -52,6 +52,7 @@ class SectionForm(QGroupBox):
         self.declared: dict[str, Setting] = {}
         self._grid = QGridLayout(self)
         self._grid.setColumnStretch(1, 1)
+        self._grid.setAlignment(Qt.AlignmentFlag.AlignTop)  # spare height goes below the rows, not between
         for s in settings_of(section):
             if s.is_section or s.key in skip:
                 continue
