@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from app.actions import build_actions, build_menus, build_toolbar
 from app.file_actions import FileActions
+from app.panels.analysis_panel import AnalysisPanel
 from app.panels.connect_dialog import add_connect_action
 from app.panels.experiment_panel import ExperimentPanel
 from app.panels.study_panel import install_study_action
@@ -61,12 +62,14 @@ class MainWindow(QMainWindow):
         self.experiment = ExperimentPanel()
         self.training = TrainingPanel(self.worker, self.settings, self.experiment.config)
         self.surface = SurfacePanel(self.worker, self.settings)
+        self.analysis = AnalysisPanel(self.worker, self.views)
         self.files = FileActions(self)
         self.workspace = WorkspaceController(self)
         self.docks: dict[str, QDockWidget] = {}
         for key, title, widget in (("experiment", "Experiment", self.experiment),
                                    ("training", "Training", self.training),
-                                   ("surface", "Surface", self.surface)):
+                                   ("surface", "Surface", self.surface),
+                                   ("analysis", "Analysis", self.analysis)):
             self._add_dock(key, title, widget, Qt.DockWidgetArea.LeftDockWidgetArea)
         controls = QScrollArea()
         controls.setWidgetResizable(True)
@@ -101,13 +104,13 @@ class MainWindow(QMainWindow):
     def default_layout(self) -> None:
         """Panels as tabs on the left, display controls on the right, Experiment in front."""
         self.resize(*DEFAULT_SIZE)
-        left = [self.docks[k] for k in ("experiment", "training", "surface")]
+        left = [self.docks[k] for k in ("experiment", "training", "surface", "analysis")]
         for dock in self.docks.values():
             dock.setVisible(True)
             dock.setFloating(False)
         for dock in left[1:]:
             self.tabifyDockWidget(left[0], dock)
-        self.resizeDocks(left, [PANEL_WIDTH] * 3, Qt.Orientation.Horizontal)
+        self.resizeDocks(left, [PANEL_WIDTH] * len(left), Qt.Orientation.Horizontal)
         display = self.docks["display"]
         self.resizeDocks([display], [display.widget().minimumWidth()], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["workspace"], display], [280, 520], Qt.Orientation.Vertical)
@@ -148,6 +151,8 @@ class MainWindow(QMainWindow):
         su.surface_started.connect(self.views.begin_live_surface)
         su.points_arrived.connect(self.views.update_live_surface)
         su.surface_ready.connect(lambda path: self.views.show_surface_file(path))
+        tr.run_ready.connect(self.analysis.set_run)
+        su.surface_ready.connect(self.analysis.set_surface)
         su.state_changed.connect(self._surface_state)
         w.job_started.connect(self._job_started)
         w.idle.connect(lambda: self.job_progress.setVisible(False))

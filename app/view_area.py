@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from app.display import DisplaySettings
@@ -37,13 +37,25 @@ def compare_title(surface: Surface) -> PanelTitle | str:
     attrs = surface.attrs
     # The run's name is what tells panels apart; the surface file name repeats the grid settings.
     name = Path(str(attrs.get("run_file", ""))).stem or surface_name(surface)
-    rise = loss_rise(surface)
+    rise, curvature = loss_rise(surface), stored_curvature(surface)
     try:
         metrics = load_run(attrs["run_file"]).metrics
         epoch = int(attrs["checkpoint_epoch"])
-        return PanelTitle(name, float(metrics["test_acc"][epoch]), float(metrics["gen_error"][epoch]), rise)
+        return PanelTitle(name, float(metrics["test_acc"][epoch]), float(metrics["gen_error"][epoch]), rise,
+                          curvature)
     except (KeyError, IndexError, ValueError, LossLabError):
-        return PanelTitle(name, loss_rise=rise) if rise else name
+        return PanelTitle(name, loss_rise=rise, curvature=curvature) if rise or curvature else name
+
+
+def stored_curvature(surface: Surface) -> dict[str, float] | None:
+    """lambda_max, trace and sharpness of the surface's checkpoint, if the Analysis panel (or
+    ``losslab flatness``) stored a report next to its run file."""
+    from engine.analysis.report import cached_headline
+
+    try:
+        return cached_headline(surface.attrs["run_file"], int(surface.attrs["checkpoint_epoch"]))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def loss_rise(surface: Surface, radius: float = 0.5) -> tuple[str, float, float] | None:
@@ -67,6 +79,7 @@ AUTO_LOG_RATIO = 100.0
 
 class ViewArea(QTabWidget):
     TABS = ("3D surface", "Heatmap", "1D curves", "Compare")
+    surface_shown = Signal(object)  # the Surface now shown (the Analysis panel's overlays follow it)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -118,6 +131,7 @@ class ViewArea(QTabWidget):
         self.setTabEnabled(2, not self.is_2d)
         if not self.isTabEnabled(self.currentIndex()) or self.currentIndex() == 3:
             self.setCurrentIndex(0 if self.is_2d else 2)
+        self.surface_shown.emit(surface)
 
     def show_surface_file(self, path: str | Path) -> Surface:
         surface = load_surface(path)

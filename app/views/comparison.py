@@ -32,6 +32,7 @@ class PanelTitle:
     test_accuracy: float | None = None
     generalization_error: float | None = None  # train accuracy minus test accuracy
     loss_rise: tuple[str, float, float] | None = None  # (metric, radius, mean rise around the centre)
+    curvature: dict[str, float] | None = None  # lambda_max, trace, sharpness from a stored analysis report
 
     def text(self) -> str:
         parts = [self.name]
@@ -43,6 +44,9 @@ class PanelTitle:
         if self.loss_rise is not None:
             metric, radius, rise = self.loss_rise
             lines.append(f"{metric} rise within {radius:g}: {rise:.3g}")
+        if self.curvature is not None:
+            c = self.curvature
+            lines.append(f"max eig {c['lambda_max']:.3g} · trace {c['trace']:.3g} · sharpness {c['sharpness']:.3g} %")
         return "\n".join(lines)
 
 

@@ -200,6 +200,23 @@ class SurfaceScene:
         self._light(settings)
         self._axes()
 
+    def color_by(self, values: np.ndarray, cmap: str, clim: tuple[float, float], title: str) -> None:
+        """Colour the relief by another array on the grid (e.g. Li et al.'s |lambda_min / lambda_max|),
+        heights unchanged; call after :meth:`build`. NaN points are grey."""
+        p = self.plotter
+        p.subplot(*self.index)
+        self.relief.point_data["overlay"] = np.asarray(values, dtype=float).ravel()
+        p.remove_actor(self.actors.pop("relief"), render=False)
+        if self._bar_title and self._bar_title in p.scalar_bars:
+            p.remove_scalar_bar(self._bar_title, render=False)
+        bar = dict(title=title, n_labels=5, fmt="%.2g", vertical=True, position_x=0.89, position_y=0.2,
+                   height=0.6, width=0.045, color="#202020", title_font_size=13, label_font_size=11,
+                   unconstrained_font_size=True)
+        self.actors["relief"] = p.add_mesh(self.relief, scalars="overlay", cmap=cmap, clim=clim,
+                                           nan_color="#bdbdbd", specular=0.3, show_scalar_bar=True,
+                                           scalar_bar_args=bar, render=False)
+        self._bar_title = title
+
     def _renderer(self) -> pv.Renderer:
         return self.plotter.renderers[self.plotter.renderers.loc_to_index(self.index)]
 

@@ -53,6 +53,7 @@ class Surface3DView(QWidget):
         self._picker.PickFromListOn()
         self.plotter.iren.add_observer("MouseMoveEvent", self._on_mouse_move)
         self._auto_fit = AutoFit(self.plotter, self._fit)
+        self.overlay: tuple[np.ndarray, str, tuple[float, float], str] | None = None
 
     # ---- content ----------------------------------------------------------------------
     @property
@@ -89,6 +90,15 @@ class Surface3DView(QWidget):
             self.plotter.render()
             self.info.setText(self._summary())  # the metric may have changed
 
+    def set_color_overlay(self, overlay: tuple[np.ndarray, str, tuple[float, float], str] | None) -> None:
+        """Colour the relief by ``(values [j, i], colour map, (low, high), title)``, or by the metric (None)."""
+        self.overlay = overlay
+        if self.has_surface:
+            camera = self.plotter.camera_position
+            self._rebuild()
+            self.plotter.camera_position = camera
+            self.plotter.render()
+
     def color_limits(self) -> tuple[float, float]:
         """The colour range in display units (fixed in settings, else the data's min/max)."""
         return color_limits([self.scene.display_of(self.settings)], self.settings)
@@ -101,6 +111,8 @@ class Surface3DView(QWidget):
         limits = self.color_limits()
         self.scene.refresh(self.settings, limits, self.z_range())
         self.scene.build(self.settings, limits, scalar_bar=True)
+        if self.overlay is not None:  # colours from another grid array (the Analysis panel's convexity map)
+            self.scene.color_by(*self.overlay)
         self._picker.InitializePickList()
         self._picker.AddPickList(self.scene.actors["relief"])
         self.plotter.render()
