@@ -149,7 +149,7 @@ def _eval_loss(net, criterion, loader) -> tuple[float, float]:  # noqa: ANN001
     return total_loss / total, 100.0 * correct / total
 
 
-def losslab_role(work: Path, depth: int, n: int, out: Path, precision: str, workers: int) -> dict:
+def losslab_role(work: Path, depth: int, n: int, out: Path, precision: str, workers: int, threads: int) -> dict:
     """``compute_surface`` with its defaults on the same model, directions, points and images."""
     import torch
 
@@ -167,7 +167,7 @@ def losslab_role(work: Path, depth: int, n: int, out: Path, precision: str, work
     directions = Directions("random", origin, [ParamVector(saved["x"])], ParamVector(saved["y"]))
     source = ModelSource.from_module(model, {"train": (tensors["inputs"], tensors["labels"])}, "ce")
     axis = f"-1:1:{n}"
-    options = SurfaceOptions(x=axis, y=axis, split="train", precision=precision, workers=workers)
+    options = SurfaceOptions(x=axis, y=axis, split="train", precision=precision, workers=workers, threads=threads)
     coarse = len(axis_levels(n)[0]) ** 2
     start, first_coarse, flushes = time.perf_counter(), None, []
 
@@ -239,19 +239,22 @@ def scaling(work: Path, depth: int, n: int) -> list[tuple[str, float, float | No
     """points/s with 1 and 2 workers (the same grid), steady state after the first write."""
     base = ["--work", str(work), "--depth", str(depth), "--n", str(n)]
     rates = {}
-    print(f"\nResNet-{depth}, {n * n} points: points/s against workers")
-    for workers in (1, 2):
-        out = work / f"workers{workers}.h5"
+    print(f"\nResNet-{depth}, {n * n} points: points/s against workers (x threads each)")
+    for workers, threads in ((1, 1), (2, 1), (1, 2)):
+        out = work / f"workers{workers}x{threads}.h5"
         out.unlink(missing_ok=True)
-        _, info = run_process(["--role", "losslab", *base, "--out", str(out), "--workers", str(workers)])
+        _, info = run_process(["--role", "losslab", *base, "--out", str(out), "--workers", str(workers),
+                               "--threads", str(threads)])
         (t0, done0), (t1, done1) = info["flushes"][0], info["flushes"][-1]
         steady = (done1 - done0) / (t1 - t0) if t1 > t0 else float("nan")
-        rates[workers] = steady
-        print(f"  {workers} worker(s): {n * n / info['compute']:6.2f} points/s including start-up, "
-              f"{steady:6.2f} after the first write")
-    efficiency = rates[2] / (2 * rates[1])
-    print(f"  parallel efficiency at 2 workers: {100 * efficiency:.0f} %")
-    return [(f"ResNet-{depth}: parallel efficiency at 2 workers", efficiency, TARGETS["efficiency"])]
+        rates[workers, threads] = steady
+        print(f"  {workers} worker(s) x {threads} thread(s): {n * n / info['compute']:6.2f} points/s including "
+              f"start-up, {steady:6.2f} after the first write")
+    efficiency = rates[2, 1] / (2 * rates[1, 1])
+    print(f"  parallel efficiency at 2 workers: {100 * efficiency:.0f} %; 1 worker x 2 threads "
+          f"{100 * rates[1, 2] / (2 * rates[1, 1]):.0f} %")
+    return [(f"ResNet-{depth}: parallel efficiency at 2 workers", efficiency, TARGETS["efficiency"]),
+            (f"ResNet-{depth}: 2 workers / 1 worker x 2 threads", rates[2, 1] / rates[1, 2], 1.0)]
 
 
 def with_busy_core(work: Path, depth: int, n: int) -> list[tuple[str, float, float | None]]:
@@ -302,12 +305,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "baseline":
         print(json.dumps(baseline_role(args.work, args.depth, args.n, args.out)))
         return
     if args.role == "losslab":
-        print(json.dumps(losslab_role(args.work, args.depth, args.n, args.out, args.precision, args.workers)))
+        print(json.dumps(losslab_role(args.work, args.depth, args.n, args.out, args.precision, args.workers,
+                                      args.threads)))
         return
     run_all(args.quick, args.images or (256 if args.quick else 1000))
 
