@@ -3,12 +3,14 @@
     .venv/bin/python benchmarks/bench_surface.py [--quick] [--images N] [--compile] [--no-app]
 
 Prints, in one run: grid points/s of LossLab's evaluator against (a) a bare batched eager fp32
-forward pass of the same model over the same images and (b) a naive per-point loop in
-loss-landscape's style, for ResNet-20, ResNet-56 and an MLP; the time until the first complete
-coarse surface of a 33x33 grid as a fraction of the whole; training epoch time against a bare
-PyTorch loop; and the GUI event-loop stall while the app computes a surface. Then a table of
-ratios against the targets of issue 5. Timings are interleaved medians; other processes on the
-machine slow every method of a round alike, but the figures still vary from run to run.
+forward pass of the same model over the same images and (b) a simplified in-process per-point
+loop (in-memory tensors, no per-image decoding, no DataLoader workers - loss-landscape's real
+pipeline, in its own process, is in bench_speed.py), for ResNet-20, ResNet-56 and an MLP; the
+time until the first complete coarse surface of a 33x33 grid as a fraction of the whole;
+training epoch time against a bare PyTorch loop; and the GUI event-loop stall while the app
+computes a surface. Then a table of ratios against the targets of issue 5. Timings are
+interleaved medians; other processes on the machine slow every method of a round alike, but
+the figures still vary from run to run.
 """
 
 from __future__ import annotations

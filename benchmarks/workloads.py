@@ -3,9 +3,11 @@
 * LossLab: :class:`engine.landscape.PointEvaluator` as ``compute_surface`` builds it.
 * bare: a batched eager fp32 forward pass of the same model over the same tensors, in
   ``torch.inference_mode`` (no loss, no parameter update): the hardware limit of direct evaluation.
-* naive: tomgoldstein/loss-landscape's loop - per point the weights are rebuilt and loaded
-  (deep copy + ``load_state_dict``), then a DataLoader over a TensorDataset feeds batches that are
-  normalised on the fly to ``model.eval()`` under ``torch.no_grad``.
+* naive: a simplified, in-process version of loss-landscape's loop - per point the weights are
+  rebuilt and loaded (deep copy + ``load_state_dict``), then a DataLoader over a TensorDataset
+  feeds batches normalised on the fly to ``model.eval()`` under ``torch.no_grad``. It has no
+  per-image decoding and no DataLoader worker processes; ``bench_speed.py`` reproduces the real
+  pipeline in its own process.
 
 All timings are interleaved rounds (every method once per round) so that load from other
 processes hits all of them alike; the reported figure is the median round.
