@@ -11,6 +11,7 @@ The configuration is duck-typed (this module sits below ``engine.config`` in the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,28 +38,46 @@ class Applies:
 # A model setting that differs from its default where it has no effect is refused: it was meant to
 # change the model, and training without it would silently differ from what the file asks for.
 # (Schedule and optimiser values that wait for another choice stay allowed: forms keep them when
-# the user switches, e.g. step_size while schedule = 'cosine'.)
-APPLIES = (
-    Applies("model.skip", lambda c: c.model.arch in RESNETS, "arch = " + " | ".join(RESNETS)),
-    Applies("model.taaf", lambda c: c.model.arch == "mlp", "arch = 'mlp'"),
-    Applies("model.activation", lambda c: c.model.arch == "mlp", "arch = 'mlp' (conv nets use their published "
-            "activations)"),
-    Applies("model.width", lambda c: c.model.arch in CONV_NETS, "convolutional nets"),
-    Applies("model.user", lambda c: c.model.arch == "user", "arch = 'user'"),
-    Applies("model.user_kwargs", lambda c: c.model.arch == "user", "arch = 'user'"),
-)
+# the user switches, e.g. step_size while schedule = 'cosine'.) When the setting's declaration in
+# engine.config carries an ``applies`` rule, that rule decides; these are for the ones without.
+STRICT_KEYS = ("model.skip", "model.taaf", "model.activation", "model.width", "model.user", "model.user_kwargs")
+FALLBACK = {
+    "model.skip": Applies("model.skip", lambda c: c.model.arch in RESNETS, "arch is a ResNet"),
+    "model.taaf": Applies("model.taaf", lambda c: c.model.arch == "mlp", "arch = 'mlp'"),
+    "model.activation": Applies("model.activation", lambda c: c.model.arch == "mlp",
+                                "arch = 'mlp' (conv nets use their published activations)"),
+    "model.width": Applies("model.width", lambda c: c.model.arch in CONV_NETS, "arch is a convolutional net"),
+    "model.user": Applies("model.user", lambda c: c.model.arch == "user", "arch = 'user'"),
+    "model.user_kwargs": Applies("model.user_kwargs", lambda c: c.model.arch == "user", "arch = 'user'"),
+}
 
 
 def check_experiment(cfg: Any, source: str = "") -> None:
     """Refuse combinations of an experiment's settings that cannot work or would be ignored."""
     defaults = type(cfg)()
-    for rule in APPLIES:
-        value = _get(cfg, rule.key)
-        if value != _get(defaults, rule.key) and not rule.when(cfg):
-            raise ConfigError(rule.key, value, f"no {rule.key} (it only applies to {rule.where}); "
+    for key in STRICT_KEYS:
+        value = _get(cfg, key)
+        if value == _get(defaults, key):
+            continue
+        applies, where = _applies(cfg, key)
+        if not applies:
+            raise ConfigError(key, value, f"no {key} (it only applies when {where}); "
                               f"remove it or change the setting it depends on", source)
     _check_loss_and_data(cfg, source)
     check_thread_count(cfg.train.threads, "train.threads", source)
+
+
+def _applies(cfg: Any, dotted: str) -> tuple[bool, str]:
+    """The declared ``applies`` rule of a setting (engine.schema), else this module's fallback."""
+    *sections, name = dotted.split(".")
+    section = _get(cfg, ".".join(sections))
+    field = next((f for f in dataclasses.fields(section) if f.name == name), None)
+    rule = field.metadata.get("applies") if field is not None else None
+    if rule is None:
+        fallback = FALLBACK[dotted]
+        return fallback.when(cfg), fallback.where
+    values = {f.metadata.get("toml_key", f.name): getattr(section, f.name) for f in dataclasses.fields(section)}
+    return bool(rule(values)), str(getattr(rule, "text", "another setting allows it"))
 
 
 def _check_loss_and_data(cfg: Any, source: str) -> None:
