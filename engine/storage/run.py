@@ -28,7 +28,12 @@ def _open_run(path: Path) -> h5py.File:
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise RunFileError(f"'{path}': not a readable HDF5 file ({exc})") from exc
+        if "lock" not in str(exc).lower():
+            raise RunFileError(f"'{path}': not a readable HDF5 file ({exc})") from exc
+        try:  # a training process is writing an epoch right now; what it flushed before is readable
+            f = h5py.File(path, "r", locking=False)
+        except OSError as again:
+            raise RunFileError(f"'{path}': not a readable HDF5 file ({again})") from again
     if f.attrs.get("format") != RUN_FORMAT:
         f.close()
         raise RunFileError(f"'{path}': not a LossLab run file (attribute format != {RUN_FORMAT!r})")
