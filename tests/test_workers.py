@@ -156,3 +156,28 @@ def test_usable_cores_reads_the_cgroup_quota_and_omp_num_threads(tmp_path):
     (tmp_path / "cpu.max").write_text("max 100000\n")
     assert usable_cores({}, tmp_path) == len(os.sched_getaffinity(0))
     assert usable_cores({"OMP_NUM_THREADS": "1"}, tmp_path) == 1
+
+
+@two_cores
+def test_default_workers_take_over_from_the_parent_with_the_same_bits(tmp_path, monkeypatch):
+    """The default (workers = 0) starts in this process and hands the rest to workers once they
+    are ready; the parent is slowed down here so that the hand-over surely happens mid-job."""
+    from engine.landscape.distribution import pool
+
+    original = pool.evaluate_chunk
+
+    def slow_parent(evaluator, chunk):  # noqa: ANN001, ANN202 - workers run the original
+        time.sleep(0.3)
+        return original(evaluator, chunk)
+
+    monkeypatch.setattr(pool, "evaluate_chunk", slow_parent)
+    monkeypatch.setattr(pool, "PARALLEL_MIN_SECONDS", 0.0)
+    messages = []
+    source = wide_mlp_source()
+    out = compute_surface(source, SurfaceOptions(**KILL_OPTIONS), tmp_path / "auto.h5",
+                          on_event=lambda event: messages.append(event.message))
+    auto = load_surface(out)
+    assert any("starting 2 worker processes" in m for m in messages if m)
+    assert _evaluator(auto)["workers"] == 2
+    reference = compute_surface(source, SurfaceOptions(**KILL_OPTIONS, workers=1), tmp_path / "one.h5")
+    _same(auto, load_surface(reference))

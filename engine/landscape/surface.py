@@ -140,8 +140,8 @@ def _runner(
     plan = plan_workers(options.workers or workers or 0, options.threads, spec.device.type, points,
                         bytes_per_worker=parameters * 4 * 6 + WORKER_OVERHEAD_BYTES)
 
-    def say(message: str) -> None:
-        on_event(ProgressEvent(STAGE, 0, points, 0.0, f"surface: {message}"))
+    def say(message: str, done: int = 0) -> None:
+        on_event(ProgressEvent(STAGE, done, points, 0.0, f"surface: {message}"))
 
     if plan.workers > 1 and defined_in_main(spec):
         say("the model's class is defined in the main script, which worker processes cannot import; "

@@ -288,8 +288,12 @@ class ParallelRunner:
     it. Both ways evaluate the same chunks on one-thread evaluators, so the numbers are the same.
     """
 
-    def __init__(self, spec: EvaluatorSpec, plan: Plan, eager_pool: bool, on_message: Callable[[str], None]) -> None:
+    def __init__(
+        self, spec: EvaluatorSpec, plan: Plan, eager_pool: bool, on_message: Callable[[str, int], None]
+    ) -> None:
+        """``on_message(text, points done so far)`` tells the user when workers start or fail."""
         self.spec, self.plan, self.on_message = spec, plan, on_message
+        self._done = 0
         self.pool: WorkerPool | None = None
         self.local: InProcessRunner | None = None
         self._may_start = not eager_pool
@@ -308,6 +312,7 @@ class ParallelRunner:
             start = time.perf_counter()
             yield evaluate_chunk(self.local.evaluator, chunks[position])
             local_seconds += time.perf_counter() - start
+            self._done += len(chunks[position])
             position += 1
             remaining = local_seconds / position * (len(chunks) - position)
             if self._may_start and remaining > PARALLEL_MIN_SECONDS:
@@ -317,7 +322,8 @@ class ParallelRunner:
             yield from self.pool.run(chunks[position:], cancel)
 
     def _start_pool(self) -> None:
-        self.on_message(f"starting {self.plan.workers} worker processes, {self.plan.threads} thread(s) each")
+        self.on_message(f"starting {self.plan.workers} worker processes, {self.plan.threads} thread(s) each",
+                        self._done)
         self._may_start = False
         self.pool = WorkerPool(self.spec, self.plan.workers, self.plan.threads)
 
@@ -327,7 +333,7 @@ class ParallelRunner:
         try:
             return self.pool.poll_ready()
         except WorkerStartError as exc:
-            self.on_message(f"{exc}; evaluating in this process instead")
+            self.on_message(f"{exc}; evaluating in this process instead", self._done)
             self.pool = None
             self.local.record.workers = 1
             return False
