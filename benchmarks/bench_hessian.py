@@ -56,16 +56,19 @@ def main() -> None:
     parser.add_argument("--trace-samples", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     work = wl.resnet_workload(20, args.images, points=1)
-    problem = CurvatureProblem(work.model, work.inputs, work.labels, "ce", batch_size=args.batch_size)
+    device = torch.device(args.device)
+    problem = CurvatureProblem(work.model.to(device), work.inputs.to(device), work.labels.to(device), "ce",
+                               batch_size=args.batch_size)
     counter = ProductCounter()
     progress = Progress(counter)
     dim = sum(p.numel() for p in problem.parameters().values())
     print(f"ResNet-20, {dim} parameters, {args.images} images 3x32x32, batch {args.batch_size}, "
-          f"{torch.get_num_threads()} thread(s)", flush=True)
+          f"{args.device}, {torch.get_num_threads()} thread(s)", flush=True)
     start = time.perf_counter()
     top, _ = top_eigenpairs(problem, 1, tol=1e-3, progress=progress)
     eig_seconds = time.perf_counter() - start

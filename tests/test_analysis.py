@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -233,6 +234,14 @@ def test_surface_hessian_stores_max_and_min_eig_of_each_point(tmp_path):
         eig = torch.linalg.eigvalsh(_hessian_at(problem, point))
         assert surface.values["max_eig"][j, i] == pytest.approx(float(eig[-1]), rel=1e-3)
         assert surface.values["min_eig"][j, i] == pytest.approx(float(eig[0]), rel=1e-3)
+    # resumable like the losses: a point marked pending (as an interrupted job leaves it) is recomputed
+    with h5py.File(path, "r+") as f:
+        for name in ("point_seconds", "max_eig", "min_eig", "train_loss"):
+            f[name][0, 2] = np.nan
+    compute_surface(_float32_source(problem), options, path)
+    again = load_surface(path)
+    for name in ("max_eig", "min_eig"):
+        assert again.values[name][0, 2] == pytest.approx(surface.values[name][0, 2], rel=1e-6)
 
 
 def test_hessian_directions_are_the_top_eigenvectors(tmp_path):

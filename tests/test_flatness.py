@@ -86,8 +86,8 @@ def test_model_eigenvalues_and_trace_match_the_explicit_hessian():
     values = hessian_top_eigenvalues(model, inputs, targets, "ce", k=2, iterations=1000, tol=1e-12,
                                      batch_size=10)
     assert values == pytest.approx(by_magnitude[:2].tolist(), rel=1e-3)
-    mean, _ = hessian_trace(model, inputs, targets, "ce", samples=2000, seed=2, batch_size=10)
-    assert mean == pytest.approx(float(torch.trace(hessian)), rel=0.1)
+    mean, error = hessian_trace(model, inputs, targets, "ce", samples=200, seed=2, batch_size=10)
+    assert abs(mean - float(torch.trace(hessian))) <= 3 * error
 
 
 def test_ignore_biasbn_takes_the_weight_block_only():
