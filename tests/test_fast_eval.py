@@ -365,3 +365,14 @@ def test_tf32_is_refused_on_the_cpu() -> None:
     model = mlp()
     with pytest.raises(ConfigError, match="TF32"):
         PointEvaluator(model, _directions(model), digits(20, 10), "ce", CPU, precision="tf32")
+
+
+def test_bf16_surface_reports_and_stores_its_measured_error(tmp_path) -> None:
+    messages = []
+    options = SurfaceOptions(x="-1:1:3", precision="bf16", workers=1)
+    out = compute_surface(trained_mlp_source(), options, tmp_path / "bf16.h5",
+                          on_event=lambda event: messages.append(event.message))
+    errors = json.loads(load_surface(out).attrs["precision_error"])
+    assert set(errors) == {"train_loss", "test_loss"}
+    assert all(0.0 <= e < 0.02 for e in errors.values())
+    assert any(m and "bf16 vs fp32 at the centre" in m for m in messages)

@@ -27,7 +27,14 @@ from engine.landscape.directions.source import ModelSource, as_source
 from engine.landscape.distribution.pool import ParallelRunner, WorkerStartError, defined_in_main, plan_workers
 from engine.landscape.distribution.shards import merge_leftover_shards
 from engine.landscape.evaluation.evaluate import extra_metric_names, metric_names, resolve_device, select_subset
-from engine.landscape.evaluation.runner import ChunkRunner, EvaluatorSpec, InProcessRunner, point_chunks
+from engine.landscape.evaluation.runner import (
+    PRECISION_CHECK_SAMPLES,
+    ChunkRunner,
+    EvaluatorSpec,
+    InProcessRunner,
+    point_chunks,
+    precision_error,
+)
 from engine.landscape.grid import STRIDES, averaged_order, axis_levels, progressive_order
 from engine.landscape.hessian_metrics import option_metrics
 from engine.landscape.options import SurfaceOptions
@@ -91,6 +98,8 @@ def compute_surface(
         )
         if todo:
             spec = _spec(source, options, directions, _stored_batch_size(stored), extra_metrics)
+            if options.precision in ("bf16", "fp16"):
+                _report_precision_error(spec, writer, len(todo), on_event)
             runner = _runner(spec, options, len(todo), on_event, workers)
             try:
                 writer.set_attr("evaluator", runner.record.to_json())  # how this session computed
@@ -128,6 +137,16 @@ def _spec(source: ModelSource, options: SurfaceOptions, directions: Directions, 
         compile=options.compile,
         extra_metrics=tuple(extra_metrics),
     )
+
+
+def _report_precision_error(spec: EvaluatorSpec, writer: SurfaceWriter, points: int, on_event: EventSink) -> None:
+    """Say (and store) how far bf16/fp16 moves the losses from fp32 at the centre of the grid."""
+    errors = precision_error(spec)
+    writer.set_attr("precision_error", json.dumps(errors, sort_keys=True))
+    worst = max(errors.items(), key=lambda item: item[1])
+    on_event(ProgressEvent(STAGE, 0, points, 0.0, f"surface: {spec.precision} vs fp32 at the centre "
+                           f"({PRECISION_CHECK_SAMPLES} samples per split): {worst[0]} differs by "
+                           f"{worst[1]:.1e} relative"))
 
 
 def _runner(

@@ -11,6 +11,7 @@ alone, so a surface has the same bits whichever process evaluates which chunk.
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import sys
 import time
@@ -134,3 +135,21 @@ def tune_allocator() -> None:
         libc.mallopt(m_mmap_threshold, 32 << 20)
         libc.mallopt(m_trim_threshold, 1 << 30)
         libc.mallopt(m_top_pad, 256 << 20)
+
+
+PRECISION_CHECK_SAMPLES = 512  # per split: enough to show the rounding, cheap next to a grid
+
+
+def precision_error(spec: EvaluatorSpec) -> dict[str, float]:
+    """Relative difference of each loss between ``spec.precision`` and fp32 at the centre of the
+    grid, on the first PRECISION_CHECK_SAMPLES samples of each split: the price of bf16/fp16, measured."""
+    data = {s: (x[:PRECISION_CHECK_SAMPLES], y[:PRECISION_CHECK_SAMPLES]) for s, (x, y) in spec.data.items()}
+    values = {}
+    for precision in ("fp32", spec.precision):
+        check = EvaluatorSpec(**{**spec.__dict__, "data": data, "precision": precision, "compile": False,
+                                 "extra_metrics": ()})
+        model = check.model
+        check.model = copy.deepcopy(model)  # the evaluator re-seats the model's tensors
+        values[precision] = check.build().evaluate(0.0)
+    exact, rounded = values["fp32"], values[spec.precision]
+    return {k: abs(rounded[k] - exact[k]) / max(abs(exact[k]), 1e-12) for k in exact if k.endswith("_loss")}
