@@ -31,6 +31,7 @@ from engine.events import ProgressEvent  # noqa: E402
 def forward_backward_seconds(problem: CurvatureProblem, passes: int) -> float:
     """``passes`` full-data gradients (forward + backward over every image, in the same batches)."""
     params = [p for p in problem.model.parameters() if p.requires_grad]
+    _sync(problem.inputs.device)
     start = time.perf_counter()
     for _ in range(passes):
         for first in range(0, len(problem.inputs), problem.batch_size):
@@ -38,7 +39,13 @@ def forward_backward_seconds(problem: CurvatureProblem, passes: int) -> float:
             y = problem.targets[first:first + problem.batch_size]
             loss = nn.functional.cross_entropy(problem.model(x), y, reduction="sum") / len(problem.inputs)
             torch.autograd.grad(loss, params)
+    _sync(problem.inputs.device)
     return time.perf_counter() - start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":  # kernels run asynchronously: wait before reading the clock
+        torch.cuda.synchronize(device)
 
 
 class ProductCounter:
