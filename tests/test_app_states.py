@@ -110,6 +110,9 @@ def test_pause_resume_finish_tell_the_truth(qtbot, window, shots, trained_run, m
     assert 1 in panel.curves.epochs, (panel.state, panel.run_label.text())
     assert panel.state is JobState.RUNNING and "remaining" in panel.eta.text()
     snap(w, shots, "running")
+    assert w.open_file(trained_run) is None  # another run cannot replace the running job's view
+    assert "is running" in w.last_error.text() and panel.state is JobState.RUNNING
+    w.last_error.close()
     qtbot.mouseClick(panel.buttons["pause"], LEFT)
     # Reported at once, before the engine has reached its next safe point.
     assert panel.state is JobState.PAUSING and "pausing" in w.job_label.text()

@@ -227,7 +227,12 @@ class TrainingPanel(QWidget):
                 pass  # stopped before the first checkpoint: nothing to show yet
 
     def show_run(self, path: str | Path, keep_state: bool = False) -> None:
-        """Show a run file's curves, final metrics, per-class report and checkpoints."""
+        """Show a run file's curves, final metrics, per-class report and checkpoints.
+
+        Refused while a job trains (its curves and state would be overwritten under it)."""
+        if self.job is not None and not keep_state:
+            raise LossLabError(f"'{path}': cannot show another run while '{self.job.title}' is running; "
+                               "pause or stop it first")
         run = load_run(path)
         self.run_path, self.cfg = Path(path), run.config
         self.curves.set_history(run.metrics)
