@@ -63,8 +63,32 @@ def check_experiment(cfg: Any, source: str = "") -> None:
         if not applies:
             raise ConfigError(key, value, f"no {key} (it only applies when {where}); "
                               f"remove it or change the setting it depends on", source)
+    _check_required(cfg, source)
     _check_loss_and_data(cfg, source)
     check_thread_count(cfg.train.threads, "train.threads", source)
+
+
+FOLDER_SOURCES = ("cifar10", "mnist", "fashion-mnist", "tensors")
+
+
+def _check_required(cfg: Any, source: str) -> None:
+    """Settings that one choice makes necessary."""
+    bias, data, model, train = cfg.bias, cfg.data, cfg.model, cfg.train
+    if bias.kind in ("size", "noise") and bias.target_class < 0:
+        raise ConfigError("bias.class", bias.target_class, f"a class index >= 0 for bias.kind = {bias.kind!r}",
+                          source)
+    if bias.kind != "none" and bias.fraction <= 0:
+        raise ConfigError("bias.fraction", bias.fraction, "a fraction in (0, 1] when a bias is set", source)
+    if data.source in FOLDER_SOURCES and not data.root:
+        what = "a .npz file" if data.source == "tensors" else "a data folder"
+        raise ConfigError("data.root", data.root, f"{what} for data.source = {data.source!r}", source)
+    if model.arch == "user" and ":" not in model.user:
+        raise ConfigError("model.user", model.user, "'path/to/file.py:ClassName' for arch = 'user'", source)
+    if train.schedule == "milestones" and not train.milestones:
+        raise ConfigError("train.milestones", train.milestones, "a non-empty list for schedule = 'milestones'",
+                          source)
+    if train.loss in REGRESSION_LOSSES and bias.kind == "mislabel":
+        raise ConfigError("bias.kind", bias.kind, "a classification loss (ce/mse) for mislabel bias", source)
 
 
 def _applies(cfg: Any, dotted: str) -> tuple[bool, str]:
