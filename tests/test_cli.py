@@ -30,7 +30,7 @@ def test_bad_experiment_is_refused_before_work(tmp_path):
     bad.write_text('[bias]\nkind = "mislabel"\nfraction = 1.5\n')
     result = losslab("train", str(bad), "--out", str(tmp_path / "never.h5"))
     assert result.returncode == 2
-    assert "bias.fraction = 1.5 is not valid; expected a float in [0.0, 1.0]" in result.stderr
+    assert "bias.fraction = 1.5 is not valid; expected a number in [0.0, 1.0]" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "never.h5").exists()
 
 
