@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QProgressDialog
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog
 
+from app.export_dialog import MOVIES, PICTURES, ExportSpec, ask_export
 from app.file_kinds import OPEN_FILTER, SURFACE_FILTER, classify_file
 from app.panels.connect_dialog import show_connect_dialog
+from app.view_export import write_movie, write_picture
 from app.worker import describe_error
 from engine.errors import LossLabError
-from engine.export import ExportOptions, export_surface, parse_size
+from engine.export import ExportOptions, export_surface
 from engine.storage.surface_file import Surface
 
 if TYPE_CHECKING:
@@ -100,21 +102,42 @@ class FileActions(QObject):
                                 size=size, colormap=s.colormap, contours=s.contour_count)
         return export_surface(surface, path, options=options)
 
-    def export_dialog(self) -> None:
-        self._guard(lambda: self._export_with_dialog())
+    def export_dialog(self, kind: str | None = None) -> None:
+        """The one export dialog (``kind`` preselected); writes the file and says where it went."""
+        def go() -> None:
+            surface = self.w.views.surface
+            stem = Path(str(getattr(surface, "path", "") or "losslab-view")).stem
+            spec = ask_export(self.w, stem, kind)
+            if spec is not None:
+                self._announce(self.write_export(spec))
 
-    def _export_with_dialog(self) -> None:
-        surface = self._current_surface()
-        stem = Path(str(getattr(surface, "path", "surface"))).stem
-        path = self._ask_save("Export surface", f"{stem}.vts", ";;".join(EXPORT_FILTERS.values()))
-        if path is not None:
-            size = self._ask_size() if path.suffix.lower() == ".png" else (1600, 1200)
-            if size is not None:
-                self._report(self.export_to(path, size))
+        self._guard(go)
 
-    def _ask_size(self) -> tuple[int, int] | None:
-        text, ok = QInputDialog.getText(self.w, "Picture size", "Width x height in pixels:", text="1600x1200")
-        return parse_size(text) if ok else None
+    def write_export(self, spec: ExportSpec) -> Path:
+        """Write ``spec``: a picture or movie of the current view, else the shown surface's data."""
+        spec.path.parent.mkdir(parents=True, exist_ok=True)
+        view = self.w.views.currentWidget()
+        if spec.kind in PICTURES:
+            return write_picture(view, spec)
+        if spec.kind in MOVIES:
+            return self._movie(view, spec)
+        return self.export_to(spec.path, spec.size)
+
+    def _movie(self, view, spec: ExportSpec) -> Path:
+        """Rendering needs the GUI thread: the progress dialog keeps the window painted and offers Cancel."""
+        progress = QProgressDialog("Rendering the orbit movie…", "Cancel", 0, spec.frames, self.w)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(0)
+
+        def frame(done: int, _total: int) -> bool:
+            progress.setValue(done)
+            QApplication.processEvents()
+            return not progress.wasCanceled()
+
+        try:
+            return write_movie(view, spec, frame)
+        finally:
+            progress.close()
 
     def save_view_picture(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
         """A PNG of the 3D view at ``size`` (default: as shown)."""
@@ -122,13 +145,7 @@ class FileActions(QObject):
         return self.w.views.view3d.screenshot(path, size)
 
     def screenshot_dialog(self) -> None:
-        def go() -> None:
-            path = self._ask_save("Save picture of the 3D view", "surface.png", "PNG picture (*.png)")
-            size = self._ask_size() if path is not None else None
-            if path is not None and size is not None:
-                self._report(self.save_view_picture(path, size))
-
-        self._guard(go)
+        self.export_dialog("png")
 
     def save_orbit_movie(self, path: str | Path, frames: int = 72) -> Path:
         """One turn around the 3D view as GIF or MP4, with a progress dialog (rendering needs
@@ -148,22 +165,10 @@ class FileActions(QObject):
             progress.close()
 
     def movie_dialog(self) -> None:
-        def go() -> None:
-            self._current_surface()
-            path = self._ask_save("Save orbit movie", "orbit.gif", "GIF animation (*.gif);;MP4 video (*.mp4)")
-            if path is not None:
-                self._report(self.save_orbit_movie(path))
-
-        self._guard(go)
+        self.export_dialog("gif")
 
     def csv_dialog(self) -> None:
-        def go() -> None:
-            stem = Path(str(getattr(self._current_surface(), "path", "surface"))).stem
-            path = self._ask_save("Export curves as CSV", f"{stem}.csv", EXPORT_FILTERS["csv"])
-            if path is not None:
-                self._report(self.export_to(path.with_suffix(".csv")))
-
-        self._guard(go)
+        self.export_dialog("csv")
 
     def save_window_picture(self, path: str | Path) -> Path:
         """A PNG of the whole window, the 3D view included."""
@@ -200,6 +205,16 @@ class FileActions(QObject):
     # -- feedback -------------------------------------------------------------------------
     def _report(self, path: Path) -> None:
         self.w.statusBar().showMessage(f"Wrote {path}", 8000)
+
+    def _announce(self, path: Path) -> None:
+        """Where the file went: in the status bar and in a box that does not block the window."""
+        self._report(path)
+        box = QMessageBox(QMessageBox.Icon.Information, "Export finished",
+                          f"Saved to:\n{Path(path).resolve()}", parent=self.w)
+        box.setObjectName("export_done")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.open()
+        self.last_message = box
 
     def guarded(self, action: Callable[[], T], title: str = "Export failed") -> T | None:
         """``action()``'s result, or None after showing its LossLabError in a dialog."""

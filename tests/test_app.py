@@ -156,7 +156,9 @@ def test_preset_bias_train_surface_display_export_screenshot(qtbot, window, tmp_
                     timeout=5000)
 
     vts = tmp_path / "surface.vts"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(vts), ""))
+    from app.export_dialog import ExportSpec
+
+    monkeypatch.setattr("app.file_actions.ask_export", lambda *a, **k: ExportSpec("vts", vts))  # the dialog's answer
     w.actions["export"].trigger()
     from vtkmodules.vtkIOXML import vtkXMLStructuredGridReader
 

@@ -155,7 +155,7 @@ def test_gui_command_opens_several_files_for_a_screenshot(files, tmp_path):
     result = subprocess.run([sys.executable, "-m", "app.cli", str(files["plane-a"]), str(files["plane-b"]),
                              str(files["line-a"]), "--screenshot", str(out), "--size", "1280x800"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
+                            env={**os.environ, "LOSSLAB_SETTINGS": str(tmp_path / "cli.ini")})
     assert result.returncode == 0, result.stderr[-2000:]
     from PIL import Image
 
