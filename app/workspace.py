@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.file_kinds import classify_file
+from app.views.colormap_preview import add_previews
 from app.views.curve_1d import PALETTE, Curve1DView
 from app.views.multi_scene import LAYOUTS, MultiSurfaceView, SceneEntry
 from engine.errors import ConfigError, LossLabError
@@ -292,6 +293,7 @@ class WorkspaceController(QObject):
         self.dock.show_requested.connect(lambda path: window.open_file(path))
         self.dock.demo_requested.connect(self.run_demo)
         window.views.controls.changed.connect(lambda _s: self.redraw())
+        add_previews(window.views.controls.colormap)
         window.surface.surface_ready.connect(self._add_computed)
         window.training.run_ready.connect(self._add_computed)
 

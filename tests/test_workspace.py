@@ -161,3 +161,31 @@ def test_gui_command_opens_several_files_for_a_screenshot(files, tmp_path):
 
     with Image.open(out) as image:
         assert image.width == 1280
+
+
+def test_readable_curves_and_colour_map_previews(window, files):
+    w = window
+    w.open_file(files["line-a"])
+    curves = w.views.curves
+    small = curves.curves["line-a"]
+    curves.update_values({m: v * 1e-3 for m, v in small.values.items() if "loss" in m})  # values of 0.001s
+    for plot in (curves.loss_plot, curves.acc_plot):
+        for side in ("left", "bottom"):
+            axis = plot.getAxis(side)
+            assert not axis.autoSIPrefix and "(x" not in axis.labelString() and "×" not in axis.labelString()
+    assert "α" in curves.acc_plot.getAxis("bottom").labelString()
+    scene_pos = curves.loss_plot.getViewBox().mapViewToScene(pg_point(0.31, 1.0))
+    curves._on_mouse_move(scene_pos)
+    grid = small.x
+    assert curves.probes[0].value() == pytest.approx(grid[np.argmin(np.abs(grid - 0.31))])
+    combo = w.views.controls.colormap
+    assert combo.count() > 3 and all(not combo.itemIcon(k).isNull() for k in range(combo.count()))
+    viridis = combo.itemIcon(combo.findText("viridis")).pixmap(64, 14).toImage()
+    left, right = viridis.pixelColor(1, 7), viridis.pixelColor(62, 7)
+    assert left.blue() > 60 and left.green() < 20 and right.red() > 200 and right.blue() < 80  # purple -> yellow
+
+
+def pg_point(x: float, y: float):
+    from PySide6.QtCore import QPointF
+
+    return QPointF(x, y)

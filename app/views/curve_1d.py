@@ -48,6 +48,13 @@ class Curve1DView(QWidget):
         self.acc_plot.setLabel("bottom", "α")
         for plot in (self.loss_plot, self.acc_plot):
             plot.showGrid(x=True, y=True, alpha=0.25)
+            for side in ("left", "bottom"):
+                plot.getAxis(side).enableAutoSIPrefix(False)  # numbers as they are, never "(x0.001)"
+        self.loss_plot.getAxis("left").setStyle(maxTextLevel=0)  # labels on major ticks only: they never collide
+        self.acc_plot.setLabel("bottom", "α (step along the direction)")
+        # The probe: a line at the grid point under the mouse, in both plots.
+        self.probes = [pg.InfiniteLine(angle=90, pen=pg.mkPen("#505050", width=1, style=Qt.PenStyle.DotLine))
+                       for _ in range(2)]
         self.legend = self.loss_plot.addLegend(labelTextColor="#202020", brush=pg.mkBrush(255, 255, 255, 200))
         self.legend.anchor(itemPos=(0.5, 0), parentPos=(0.5, 0), offset=(0, 5))  # loss valleys leave it free
         self.info = ElidedLabel("Open or compute a 1D surface to see its curves here.")
@@ -93,6 +100,8 @@ class Curve1DView(QWidget):
         for plot in (self.loss_plot, self.acc_plot):
             plot.clear()
         self.legend.clear()
+        for plot, line in zip((self.loss_plot, self.acc_plot), self.probes):
+            plot.addItem(line, ignoreBounds=True)
         self.loss_plot.setLogMode(y=self.settings.log_scale)
         for k, (name, curve) in enumerate(self.curves.items()):
             colour = self.colours.get(name, PALETTE[k % len(PALETTE)])
@@ -130,6 +139,8 @@ class Curve1DView(QWidget):
         for plot in (self.loss_plot, self.acc_plot):
             if plot.sceneBoundingRect().contains(pos):
                 alpha = plot.getViewBox().mapSceneToView(pos).x()
+                for line in self.probes:
+                    line.setPos(probe(next(iter(self.curves.values())), alpha).alpha)
                 parts = [f"{name}: {probe(c, alpha).describe()}" for name, c in self.curves.items()]
                 self.info.setText(" | ".join(parts))
                 return
