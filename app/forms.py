@@ -57,7 +57,8 @@ def editor_for(s: Setting, key: str) -> QWidget:
     """The default editor for one declared field; it has ``edited``, ``value()`` and ``set_value()``."""
     tp, origin = s.base, typing.get_origin(s.base)
     if s.choices is not None:
-        return ChoiceEditor(s.choices, CHOICE_LABELS)
+        none = (None,) if s.optional else ()  # an optional choice offers "(default)" = None
+        return ChoiceEditor(none + s.choices, CHOICE_LABELS | {None: "(default)"})
     if tp is bool:
         return BoolEditor()
     if tp is int:
@@ -65,7 +66,7 @@ def editor_for(s: Setting, key: str) -> QWidget:
     if tp is float:
         return TextEditor(key, "float", optional=s.optional)
     if origin in (list, tuple):
-        return TextEditor(key, "int_list" if typing.get_args(tp)[0] is int else "float_list")
+        return TextEditor(key, "int_list" if typing.get_args(tp)[0] is int else "float_list", optional=s.optional)
     if origin is dict:
         return TextEditor(key, "table")
     editor = TextEditor(key, "str", optional=s.optional)

@@ -49,7 +49,8 @@ class ChoiceEditor(QComboBox):
         return self.currentData()
 
     def set_value(self, value: Any) -> None:
-        index = self.findData(value)
+        index = next((i for i in range(self.count()) if self.itemData(i) is None), -1) if value is None \
+            else self.findData(value)
         if index < 0:  # a value from a file that is not a choice: show it so validation can name it
             self.addItem(str(value), value)
             index = self.count() - 1

@@ -50,17 +50,20 @@ class ExportOptions(Settings):
 
     format: str | None = setting(None, "file type (default: the --out suffix)", choices=FORMATS, parse=str.lower)
     metric: str = setting("test_loss", "metric drawn as the height and the PNG's colours, e.g. test_loss, "
-                          "train_acc (all metrics are exported)", check=_metric, metavar="METRIC")
-    log: bool = setting(False, "draw log10 of the metric (values clamped to 1e-12 first)")
-    zmax: float | None = setting(None, "clamp values above this, in the metric's units", metavar="Z")
-    zscale: float = setting(1.0, "multiply the displayed height", min=0.0, metavar="S")
+                          "train_acc (all metrics are exported)", check=_metric, metavar="METRIC",
+                          label="Metric (height)")
+    log: bool = setting(False, "draw log10 of the metric (values clamped to 1e-12 first)", label="Log scale (log10)")
+    zmax: float | None = setting(None, "clamp values above this, in the metric's units", metavar="Z",
+                                 label="Clamp above")
+    zscale: float = setting(1.0, "multiply the displayed height", min=0.0, metavar="S", label="Z scale")
     size: tuple[int, int] = setting((1024, 768), "PNG width x height", check=_size, parse=lambda t: parse_size(t),
-                                    metavar="WxH")
-    colormap: str = setting("viridis", "matplotlib colour map name (PNG)", check=_colormap, metavar="NAME")
+                                    metavar="WxH", label="Size (pixels)")
+    colormap: str = setting("viridis", "matplotlib colour map name (PNG)", check=_colormap, metavar="NAME",
+                            label="Colour map")
     contours: int = setting(15, "number of contour lines on a PNG (0 = none)", min=0, max=200)
     color_range: tuple[float, float] | None = setting(
         None, "fixed colour range LOW,HIGH in the metric's units (default: the surface's own range)",
-        check=_low_below_high, metavar="LOW,HIGH",
+        check=_low_below_high, metavar="LOW,HIGH", label="Colour range",
     )
 
     def check_combinations(self) -> None:
