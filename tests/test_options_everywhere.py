@@ -138,3 +138,20 @@ def test_cli_flags_are_the_declared_fields():
         add_options(parser, cls)
         flags = {a.dest for a in parser._actions} - {"help"}
         assert flags == {s.name for s in settings_of(cls)} - skipped
+
+
+def test_a_generated_form_edits_optional_choices_and_pairs(qtbot):
+    form = SettingsForm("Export", ExportOptions)
+    qtbot.addWidget(form)
+    assert form.settings() == ExportOptions()  # "(default)" format, no colour range
+    form.rows["format"].editor.set_value("png")
+    form.rows["size"].editor.setText("800, 600")
+    form.rows["color_range"].editor.setText("0.1, 2")
+    assert form.settings() == ExportOptions(format="png", size=(800, 600), color_range=(0.1, 2.0))
+    assert form.rows["colormap"].label.text() == "Colour map"
+    form.rows["size"].editor.setText("800")
+    with pytest.raises(ConfigError) as caught:
+        form.settings()
+    assert caught.value.key == "size" and "a list of 2 integers" in str(caught.value)
+    form.set_settings(ExportOptions(format="csv"))
+    assert form.settings().format == "csv" and form.settings().size == (1024, 768)
