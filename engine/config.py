@@ -31,6 +31,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 SOURCE = "experiment"
+CONV_ARCH = Rule(lambda v: v.get("arch") not in ("mlp", "user"), "arch is a convolutional net")
 RESNET_ARCH = Rule(lambda v: str(v.get("arch", "")).startswith(("resnet", "sharesnet")), "arch is a ResNet")
 
 
@@ -80,10 +81,11 @@ class ModelConfig(Settings):
     arch: str = _rule("mlp", choices=ARCHS, label="Architecture")
     skip: bool = _rule(True, help="ResNets: False gives Li et al.'s no-shortcut variant", label="Skip connections",
                        applies=RESNET_ARCH)
-    width: int = _rule(1, min=1, max=16, help="channel width multiplier")
+    width: int = _rule(1, min=1, max=16, help="channel width multiplier", applies=CONV_ARCH)
     hidden: list[int] = _rule(factory=lambda: [64, 64], min=1, help="MLP hidden layer sizes", label="MLP hidden layers",
                               applies=equals("arch", "mlp"))
-    activation: str = _rule("relu", choices=ACTIVATIONS)
+    activation: str = _rule("relu", choices=ACTIVATIONS, help="MLP hidden-layer activation",
+                            applies=equals("arch", "mlp"))
     taaf: bool = _rule(False, help="MLP: per-neuron trainable alpha*f(beta*y+gamma)+delta", label="TAAF activations",
                        applies=equals("arch", "mlp"))
     user: str = _rule("", help="arch='user': path/to/file.py:ClassName (runs that file's code)", label="Model file",
