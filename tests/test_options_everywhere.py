@@ -36,8 +36,9 @@ def test_a_new_surface_option_reaches_the_cli_the_form_and_the_file(trained_run,
     parser = argparse.ArgumentParser()
     add_options(parser, extended)
     assert "--note TEXT" in parser.format_help() and "a note stored with the surface" in parser.format_help()
+    # one process: a class made at run time cannot be sent to worker processes
     options = from_args(extended, parser.parse_args(["--note", "seen from the CLI", "--x=-1:1:3", "--subset",
-                                                     "60", "--split", "test"]))
+                                                     "60", "--split", "test", "--workers", "1"]))
     assert options.note == "seen from the CLI" and options.x == "-1:1:3"
 
     form = SettingsForm("Surface", extended)
@@ -52,8 +53,8 @@ def test_a_new_surface_option_reaches_the_cli_the_form_and_the_file(trained_run,
         attrs = dict(f.attrs)
     assert attrs["note"] == "seen from the CLI"
     assert extended.from_attrs(attrs).note == "seen from the CLI"
-    assert SurfaceOptions.from_attrs(attrs).identity() == SurfaceOptions(x="-1:1:3", subset=60,
-                                                                         split="test").identity()
+    assert SurfaceOptions.from_attrs(attrs).identity() == SurfaceOptions(x="-1:1:3", subset=60, split="test",
+                                                                         workers=1).identity()
 
 
 def test_a_new_display_setting_gets_a_generated_editor(qtbot):
