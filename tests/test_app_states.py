@@ -45,6 +45,8 @@ def shots(tmp_path) -> Path:
 
 def snap(window: MainWindow, folder: Path, name: str) -> Path:
     QApplication.processEvents()
+    window.views.view3d.plotter.render()  # the 3D view draws on change; make sure the last one is drawn
+    QApplication.processEvents()
     path = folder / f"state_{name}.png"
     assert window.grab().save(str(path))
     return path
