@@ -99,7 +99,8 @@ class FileActions(QObject):
         s = self.w.views.settings
         metric = self.w.views.current_metric()
         options = ExportOptions(metric=metric, log=s.log_scale, zmax=s.clamp_max, zscale=s.z_scale,
-                                size=size, colormap=s.colormap, contours=s.contour_count)
+                                size=size, colormap=s.colormap, contours=s.contour_count,
+                                color_range=s.color_range)  # the view's colours, not the data's range
         return export_surface(surface, path, options=options)
 
     def export_dialog(self, kind: str | None = None) -> None:

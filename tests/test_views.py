@@ -189,7 +189,8 @@ def test_fixing_the_colour_range_changes_colours_not_heights(show) -> None:
 
 
 @pytest.mark.parametrize("changes", [{}, {"log_scale": True, "z_scale": 2.5, "contour_count": 7},
-                                     {"clamp_max": 20.0, "contour_count": 4}])
+                                     {"clamp_max": 20.0, "contour_count": 4},
+                                     {"color_range": (1.0, 6.0), "log_scale": True}])
 def test_exported_png_shows_what_the_view_shows(show, tmp_path, changes) -> None:
     """Same settings -> same z range, colour range, contour levels and relief height in the PNG."""
     from app.display_data import contour_levels
@@ -203,7 +204,8 @@ def test_exported_png_shows_what_the_view_shows(show, tmp_path, changes) -> None
     show(view)
     view.set_surface(surface)
     options = ExportOptions(metric="train_loss", log=settings.log_scale, zmax=settings.clamp_max,
-                            zscale=settings.z_scale, contours=settings.contour_count, size=(320, 240))
+                            zscale=settings.z_scale, contours=settings.contour_count, size=(320, 240),
+                            color_range=settings.color_range)
     picture = render_surface_png(surface, tmp_path / "same.png", options)
     heights = view.scene.heights
     assert picture.z_range == pytest.approx((heights.low, heights.high))
