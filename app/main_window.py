@@ -48,6 +48,16 @@ def device_description() -> str:
     return f"CPU ({os.cpu_count()} cores)"
 
 
+def scrolling(panel: QWidget) -> QScrollArea:
+    """``panel`` in a vertical scroll area, so a tall panel never forces the window's height."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(panel)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(panel.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width() + 4)
+    return area
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings | None = None, restore_layout: bool = True) -> None:
         preload_engine_libraries()  # before the 3D view creates its GL context
@@ -69,7 +79,7 @@ class MainWindow(QMainWindow):
         for key, title, widget in (("experiment", "Experiment", self.experiment),
                                    ("training", "Training", self.training),
                                    ("surface", "Surface", self.surface),
-                                   ("analysis", "Analysis", self.analysis)):
+                                   ("analysis", "Analysis", scrolling(self.analysis))):
             self._add_dock(key, title, widget, Qt.DockWidgetArea.LeftDockWidgetArea)
         controls = QScrollArea()
         controls.setWidgetResizable(True)

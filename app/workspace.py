@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -239,7 +239,8 @@ class WorkspaceDock(QWidget):
         name = row.text(0).strip() or item.name
         visible = row.checkState(0) == Qt.CheckState.Checked
         if (name, visible) != (item.name, item.visible):
-            self.workspace.update(item, name=name, visible=visible)
+            # After this signal returns: the update rebuilds the list, which deletes ``row``.
+            QTimer.singleShot(0, lambda: self.workspace.update(item, name=name, visible=visible))
 
     def _choose_colour(self) -> None:
         for item in self.selected()[:1]:

@@ -61,7 +61,7 @@ def x_bounds(w: MainWindow) -> list[tuple[float, float]]:
     return sorted((g.bounds[0], g.bounds[1]) for g in grids)
 
 
-def test_surfaces_share_one_scene_and_curves_one_plot(window, files):
+def test_surfaces_share_one_scene_and_curves_one_plot(window, files, qtbot):
     w = window
     assert w.workspace.dock.welcome.isVisible()  # first launch: the path and the demo button
     for name in ("plane-a", "plane-b", "line-a", "line-b"):
@@ -87,9 +87,10 @@ def test_surfaces_share_one_scene_and_curves_one_plot(window, files):
 
     tree = w.workspace.dock.tree
     tree.topLevelItem(0).setCheckState(0, Qt.CheckState.Unchecked)  # hide plane-a
-    assert len(x_bounds(w)) == 1
+    qtbot.waitUntil(lambda: len(x_bounds(w)) == 1, timeout=5000)
     tree.topLevelItem(3).setText(0, "seed 2")  # rename line-b
-    assert list(curves.curves) == ["line-a", "seed 2"] and "seed 2" in w.workspace.view.key.text()
+    qtbot.waitUntil(lambda: list(curves.curves) == ["line-a", "seed 2"], timeout=5000)
+    assert "seed 2" in w.workspace.view.key.text()
     tree.topLevelItem(2).setSelected(True)
     w.workspace.dock._close_selected()
     assert [r[0] for r in tree_rows(w)] == ["plane-a", "plane-b", "seed 2"]
@@ -113,6 +114,7 @@ def test_project_file_restores_the_session(window, files, qtbot, tmp_path):
     for name in ("plane-a", "plane-b", "line-a"):
         w.open_file(files[name])
     w.workspace.dock.tree.topLevelItem(1).setCheckState(0, Qt.CheckState.Unchecked)
+    qtbot.waitUntil(lambda: not w.workspace.model.items[1].visible, timeout=5000)
     w.workspace.model.update(w.workspace.model.items[0], name="baseline", colour="#123456")
     w.views.apply_settings(w.views.settings.replace(log_scale=True, colormap="plasma"))
     w.workspace.dock.layout_choice.setCurrentText("stacked")
@@ -189,3 +191,13 @@ def pg_point(x: float, y: float):
     from PySide6.QtCore import QPointF
 
     return QPointF(x, y)
+
+
+def test_log_axis_ticks_never_pile_up():
+    from app.views.curve_1d import log_ticks
+
+    short = [label for _pos, label in log_ticks(np.array([1.1, 3.0, 48.0]))[0]]
+    assert short == ["1", "2", "5", "10", "20", "50", "100"]
+    long = [label for _pos, label in log_ticks(np.array([0.01, 5.0, 2000.0]))[0]]
+    assert long == ["0.01", "0.1", "1", "10", "100", "1000", "10000"]
+    assert log_ticks(np.array([np.nan, -1.0])) is None

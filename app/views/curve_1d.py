@@ -30,6 +30,18 @@ def percent_factor(values: np.ndarray) -> float:
     return 100.0 if finite.size and np.abs(finite).max() <= 1.0 else 1.0
 
 
+def log_ticks(values: np.ndarray) -> list[list[tuple[float, str]]] | None:
+    """Labelled ticks of a log10 axis: 1-2-5 steps over a short range, decades over a long one, so
+    labels never pile up as pyqtgraph's 2..9 sub-decade labels do on a short axis."""
+    positive = values[np.isfinite(values) & (values > 0)]
+    if not positive.size:
+        return None
+    low, high = np.floor(np.log10(positive.min())), np.ceil(np.log10(positive.max()))
+    steps = (1.0,) if high - low > 2 else (1.0, 2.0, 5.0)
+    ticks = [m * 10.0 ** k for k in range(int(low), int(high) + 1) for m in steps if m * 10.0 ** k <= 10.0 ** high]
+    return [[(float(np.log10(t)), f"{t:g}") for t in ticks]]
+
+
 class Curve1DView(QWidget):
     """Loss and accuracy against α for one or more 1D surfaces."""
 
@@ -50,11 +62,12 @@ class Curve1DView(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.25)
             for side in ("left", "bottom"):
                 plot.getAxis(side).enableAutoSIPrefix(False)  # numbers as they are, never "(x0.001)"
-        self.loss_plot.getAxis("left").setStyle(maxTextLevel=0)  # labels on major ticks only: they never collide
         self.acc_plot.setLabel("bottom", "α (step along the direction)")
         # The probe: a line at the grid point under the mouse, in both plots.
         self.probes = [pg.InfiniteLine(angle=90, pen=pg.mkPen("#505050", width=1, style=Qt.PenStyle.DotLine))
                        for _ in range(2)]
+        for line in self.probes:
+            line.setVisible(False)  # until the mouse is over a plot
         self.legend = self.loss_plot.addLegend(labelTextColor="#202020", brush=pg.mkBrush(255, 255, 255, 200))
         self.legend.anchor(itemPos=(0.5, 0), parentPos=(0.5, 0), offset=(0, 5))  # loss valleys leave it free
         self.info = ElidedLabel("Open or compute a 1D surface to see its curves here.")
@@ -108,10 +121,15 @@ class Curve1DView(QWidget):
             for metric, values in curve.values.items():
                 label = f"{name}: {metric}" if len(self.curves) > 1 else metric
                 self._draw(curve, metric, values, colour, label)
+        self.loss_plot.getAxis("left").setTicks(log_ticks(self._loss_values()) if self.settings.log_scale else None)
         if self.curves:
             total = sum(c.values[m].size for c in self.curves.values() for m in c.values)
             done = sum(int(np.isfinite(c.values[m]).sum()) for c in self.curves.values() for m in c.values)
             self.info.setText(f"{len(self.curves)} curve(s), {done} of {total} values computed.")
+
+    def _loss_values(self) -> np.ndarray:
+        arrays = [v.ravel() for c in self.curves.values() for m, v in c.values.items() if not is_accuracy(m)]
+        return np.concatenate(arrays) if arrays else np.empty(0)
 
     def _draw(self, curve: Surface, metric: str, values: np.ndarray, colour: str, label: str) -> None:
         acc = is_accuracy(metric)
@@ -141,6 +159,7 @@ class Curve1DView(QWidget):
                 alpha = plot.getViewBox().mapSceneToView(pos).x()
                 for line in self.probes:
                     line.setPos(probe(next(iter(self.curves.values())), alpha).alpha)
+                    line.setVisible(True)
                 parts = [f"{name}: {probe(c, alpha).describe()}" for name, c in self.curves.items()]
                 self.info.setText(" | ".join(parts))
                 return

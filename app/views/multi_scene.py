@@ -107,7 +107,9 @@ class MultiSurfaceView(QWidget):
         corners = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z], [x0, y0, z]])
         corners[:, :2] += offset[:2]
         self.plotter.add_mesh(pv.lines_from_points(corners), color=entry.colour, line_width=4, render=False)
-        label_at = np.array([[(x0 + x1) / 2 + offset[0], y0 + offset[1], z]])  # the front edge
+        # Names alternate between the front and back edges so neighbours' names never overlap.
+        edge = y0 if self.entries.index(entry) % 2 == 0 else y1
+        label_at = np.array([[(x0 + x1) / 2 + offset[0], edge + offset[1], z]])
         self.plotter.add_point_labels(label_at, [entry.name], text_color=entry.colour, font_size=11, bold=True,
                                       shape_opacity=0.75, shape_color="white", show_points=False,
                                       always_visible=True, render=False)
