@@ -137,7 +137,7 @@ def tune_allocator() -> None:
         libc.mallopt(m_top_pad, 256 << 20)
 
 
-PRECISION_CHECK_SAMPLES = 512  # per split: enough to show the rounding, cheap next to a grid
+PRECISION_CHECK_SAMPLES = 128  # per split: enough to show the rounding, cheap next to a grid
 
 
 def precision_error(spec: EvaluatorSpec) -> dict[str, float]:
