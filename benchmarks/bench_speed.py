@@ -329,8 +329,8 @@ def run_all(quick: bool, images: int) -> None:
             prepare(work, depth, images)
             rows += compare(work, depth, n)["rows"]
             if depth == 20:
-                rows += scaling(work, depth, 4 if quick else 6)
-                rows += with_busy_core(work, depth, 3 if quick else 4)
+                rows += scaling(work, depth, 4 if quick else 5)
+                rows += with_busy_core(work, depth, 3 if quick else 5)
     rows += evaluator_vs_bare(20, 128 if quick else 512)
     load_after = os.getloadavg()
     print("\n| measure | value | target |\n|---|---|---|")
