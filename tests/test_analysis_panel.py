@@ -109,6 +109,18 @@ def test_comparison_titles_carry_the_stored_curvature(qtbot, window, trained_run
     assert all("max eig 12.5 · trace 345 · sharpness 2.25 %" in t.text() for t in window.views.compare.titles)
 
 
+def test_a_surface_without_eigenvalues_disables_the_convexity_overlay(qtbot, window, trained_run, tmp_path):
+    from engine.landscape.options import SurfaceOptions
+    from engine.landscape.surface import compute_surface
+
+    plain = compute_surface(str(trained_run), SurfaceOptions(x="-1:1:3", y="-1:1:3", subset=30, workers=1),
+                            tmp_path / "plain.h5")
+    window.analysis.convexity_check.setChecked(True)
+    window.views.show_surface_file(plain)  # must not raise in the event loop
+    assert not window.analysis.convexity_check.isEnabled()
+    assert window.views.view3d.overlay is None
+
+
 def test_cancel_keeps_what_was_computed(qtbot, window, trained_run):
     panel = window.analysis
     panel.set_run(trained_run)

@@ -298,8 +298,10 @@ class AnalysisPanel(QWidget):
         if views is None or surface is None or surface.y is None:
             return
         on = self.convexity_check.isChecked() and has_eigenvalues(surface)
-        ratio = convexity_ratio(surface)
-        overlay = (ratio, CONVEXITY_MAP, convexity_range(ratio), "|min/max eig|") if on else None
+        overlay = None
+        if on:
+            ratio = convexity_ratio(surface)
+            overlay = (ratio, CONVEXITY_MAP, convexity_range(ratio), "|min/max eig|")
         views.view3d.set_color_overlay(overlay)
         self._draw_level(views.heatmap, surface)
 
