@@ -49,6 +49,7 @@ def viridis_share(pixels: np.ndarray) -> tuple[float, int]:
     return float(near.mean()), len(np.unique(distance.argmin(axis=1)[near]))
 
 
+@pytest.mark.slow
 def test_html_scene_renders_the_surface_in_chromium(small_plane, tmp_path):
     page = export_surface(small_plane, tmp_path / "scene.html", metric="test_loss", colormap="viridis")
     text = page.read_text(encoding="utf-8", errors="replace")

@@ -14,6 +14,7 @@ import pytest
 os.environ.setdefault("QT_API", "pyside6")
 
 from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QPushButton  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from app.project_file import read_project  # noqa: E402
@@ -152,6 +153,7 @@ def test_bad_project_files_name_the_field(tmp_path):
         read_project(bad)
 
 
+@pytest.mark.slow
 def test_gui_command_opens_several_files_for_a_screenshot(files, tmp_path):
     out = tmp_path / "window.png"
     result = subprocess.run([sys.executable, "-m", "app.cli", str(files["plane-a"]), str(files["plane-b"]),
@@ -201,3 +203,20 @@ def test_log_axis_ticks_never_pile_up():
     long = [label for _pos, label in log_ticks(np.array([0.01, 5.0, 2000.0]))[0]]
     assert long == ["0.01", "0.1", "1", "10", "100", "1000", "10000"]
     assert log_ticks(np.array([np.nan, -1.0])) is None
+
+
+@pytest.mark.slow
+def test_run_the_demo_from_the_welcome_text(qtbot, tmp_path):
+    """First launch: one click runs the quick demo as a job, and its files fill the workspace."""
+    settings = AppSettings(tmp_path / "settings.ini")
+    settings.set_runs_folder(tmp_path / "runs")
+    w = MainWindow(settings=settings, restore_layout=False)
+    qtbot.addWidget(w)
+    w.show()
+    button = w.workspace.dock.welcome.findChild(QPushButton, "run_demo")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(w.workspace.model.items) == 6, timeout=240000)
+    kinds = sorted(i.kind for i in w.workspace.model.items)
+    assert kinds == ["curve", "curve", "run", "run", "surface", "surface"]
+    assert all(Path(i.path).is_relative_to(tmp_path / "runs" / "losslab-demo") for i in w.workspace.model.items)
+    assert w.views.currentWidget() is w.workspace.view and len(w.workspace.view.scene.entries) == 2
