@@ -220,3 +220,26 @@ def test_run_the_demo_from_the_welcome_text(qtbot, tmp_path):
     assert kinds == ["curve", "curve", "run", "run", "surface", "surface"]
     assert all(Path(i.path).is_relative_to(tmp_path / "runs" / "losslab-demo") for i in w.workspace.model.items)
     assert w.views.currentWidget() is w.workspace.view and len(w.workspace.view.scene.entries) == 2
+
+
+def test_3d_probe_marker_follows_the_mouse(window, files, qtbot):
+    from PySide6.QtCore import QPoint
+
+    w = window
+    w.open_file(files["plane-a"])
+    view = w.views.view3d
+    w.views.setCurrentWidget(view)
+    view.set_camera("top")
+    s = view.scene.surface
+    j, i = 2, 3
+    renderer = view.plotter.renderer
+    relief_point = np.asarray(view.scene.relief.points[j * len(s.x) + i], dtype=float)
+    renderer.SetWorldPoint(*relief_point, 1.0)
+    renderer.WorldToDisplay()
+    x, y, _ = renderer.GetDisplayPoint()
+    with qtbot.waitSignal(view.hovered, timeout=3000) as signal:
+        qtbot.mouseMove(view.plotter, QPoint(int(round(x)), view.plotter.height() - int(round(y))))
+    assert signal.args[0] is not None and signal.args[0].index == (j, i)
+    assert view._marker.GetVisibility() and np.allclose(view._marker_mesh.points[0], relief_point)
+    view._mark(None)  # the mouse left the surface
+    assert not view._marker.GetVisibility()

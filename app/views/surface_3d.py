@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyvista as pv
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -162,7 +163,31 @@ class Surface3DView(QWidget):
         found = self.probe_at(x, y)
         if found is not None:
             self.info.setText(found.describe())
+        self._mark(found)
         self.hovered.emit(found)
+
+    def _mark(self, found: Probe | None) -> None:
+        """A red dot on the relief at the hovered grid point; redrawn only when that point changes."""
+        index = None if found is None else found.index
+        if index == getattr(self, "_marked", None):
+            return
+        self._marked = index
+        relief = getattr(self.scene, "relief", None)
+        if index is None or relief is None:
+            if getattr(self, "_marker", None) is not None:
+                self._marker.SetVisibility(False)
+                self.plotter.render()
+            return
+        j, i = index
+        point = np.asarray(relief.points[j * len(self.scene.surface.x) + i], dtype=float)[None, :]
+        if getattr(self, "_marker", None) is None or self._marker not in self.plotter.renderer.actors.values():
+            self._marker_mesh = pv.PolyData(point)
+            self._marker = self.plotter.add_mesh(self._marker_mesh, color="#e8202a", point_size=14,
+                                                 render_points_as_spheres=True, pickable=False,
+                                                 show_scalar_bar=False, render=False)
+        self._marker_mesh.points = point
+        self._marker.SetVisibility(True)
+        self.plotter.render()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         self.plotter.close()  # releases the GL context before Qt tears the window down
