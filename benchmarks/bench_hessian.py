@@ -1,12 +1,13 @@
 """What curvature costs: top-1 Hessian eigenvalue and Hutchinson trace against plain training passes.
 
-    .venv/bin/python benchmarks/bench_hessian.py [--images 1000] [--trace-samples 10] [--threads N]
+    .venv/bin/python benchmarks/bench_hessian.py [--images 1000] [--trace-samples 10] [--device cuda]
 
 On ResNet-20 with ``--images`` CIFAR-shaped inputs (batch norm with trained-looking statistics,
-eval mode), times LossLab's top-1 eigenvalue (Lanczos, scipy eigsh) and Hutchinson trace, counts
-the Hessian-vector products they used, then times the same number of plain forward+backward
-passes over the same images and prints the ratio: the cost of one Hessian-vector product in
-units of a training step's gradient (double backward usually lands at 2-4).
+eval mode), runs LossLab's top-1 eigenvalue (Lanczos, scipy eigsh) and Hutchinson trace and,
+right after every Hessian-vector product, one plain forward+backward pass over the same images in
+the same batches, so that load from other processes hits both alike. Prints the seconds of each,
+the number of products, and the ratio: the cost of one Hessian-vector product in units of a
+training step's full-data gradient (double backward usually lands at 2-4).
 """
 
 from __future__ import annotations
@@ -24,23 +25,8 @@ import torch  # noqa: E402
 import workloads as wl  # noqa: E402
 from torch import nn  # noqa: E402
 
-from engine.analysis.curvature import CurvatureProblem, Progress, top_eigenpairs, trace  # noqa: E402
-from engine.events import ProgressEvent  # noqa: E402
-
-
-def forward_backward_seconds(problem: CurvatureProblem, passes: int) -> float:
-    """``passes`` full-data gradients (forward + backward over every image, in the same batches)."""
-    params = [p for p in problem.model.parameters() if p.requires_grad]
-    _sync(problem.inputs.device)
-    start = time.perf_counter()
-    for _ in range(passes):
-        for first in range(0, len(problem.inputs), problem.batch_size):
-            x = problem.inputs[first:first + problem.batch_size]
-            y = problem.targets[first:first + problem.batch_size]
-            loss = nn.functional.cross_entropy(problem.model(x), y, reduction="sum") / len(problem.inputs)
-            torch.autograd.grad(loss, params)
-    _sync(problem.inputs.device)
-    return time.perf_counter() - start
+from engine.analysis.curvature import CurvatureProblem, top_eigenpairs, trace  # noqa: E402
+from engine.curvature.operators import CurvatureOperator  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -48,13 +34,43 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class ProductCounter:
-    def __init__(self) -> None:
-        self.products: dict[str, int] = {}
+class TimedProblem(CurvatureProblem):
+    """Times every Hessian-vector product and pairs it with one timed forward+backward pass."""
 
-    def __call__(self, event: ProgressEvent) -> None:
-        if event.done < event.total:  # the closing event of a stage repeats the last product
-            self.products[event.stage] = max(self.products.get(event.stage, 0), event.done)
+    hvp_seconds = fb_seconds = 0.0
+    products = 0
+
+    def operator(self, names: list[str] | None = None) -> CurvatureOperator:
+        op = super().operator(names)
+        product = op.matvec
+        op.matvec = lambda v: timed_product(self, product, v)
+        return op
+
+    def forward_backward(self) -> None:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        for first in range(0, len(self.inputs), self.batch_size):
+            x, y = self.inputs[first:first + self.batch_size], self.targets[first:first + self.batch_size]
+            loss = nn.functional.cross_entropy(self.model(x), y, reduction="sum") / len(self.inputs)
+            torch.autograd.grad(loss, params)
+
+
+def timed_product(problem: TimedProblem, product, v: torch.Tensor) -> torch.Tensor:
+    """One timed Hessian-vector product, then one timed forward+backward pass."""
+    holder: list[torch.Tensor] = []
+    problem.hvp_seconds += _timed(lambda: holder.append(product(v)), v.device)
+    problem.fb_seconds += _timed(problem.forward_backward, v.device)
+    problem.products += 1
+    print(f"  product {problem.products}: HVPs {problem.hvp_seconds:.1f} s, forward+backward passes "
+          f"{problem.fb_seconds:.1f} s", file=sys.stderr, flush=True)
+    return holder[0]
+
+
+def _timed(work, device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    work()
+    _sync(device)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -69,28 +85,20 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     work = wl.resnet_workload(20, args.images, points=1)
     device = torch.device(args.device)
-    problem = CurvatureProblem(work.model.to(device), work.inputs.to(device), work.labels.to(device), "ce",
-                               batch_size=args.batch_size)
-    counter = ProductCounter()
-    progress = Progress(counter)
+    problem = TimedProblem(work.model.to(device), work.inputs.to(device), work.labels.to(device), "ce",
+                           batch_size=args.batch_size)
     dim = sum(p.numel() for p in problem.parameters().values())
     print(f"ResNet-20, {dim} parameters, {args.images} images 3x32x32, batch {args.batch_size}, "
           f"{args.device}, {torch.get_num_threads()} thread(s)", flush=True)
-    start = time.perf_counter()
-    top, _ = top_eigenpairs(problem, 1, tol=1e-3, progress=progress)
-    eig_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    result = trace(problem, args.trace_samples, progress=progress)
-    trace_seconds = time.perf_counter() - start
-    products = sum(counter.products.values())
-    fb_seconds = forward_backward_seconds(problem, products)
-    print(f"top-1 eigenvalue {top[0]:.5g}: {eig_seconds:.1f} s, {counter.products.get('eigenvalues', 0)} "
+    top, _ = top_eigenpairs(problem, 1, tol=1e-3)
+    eig = (problem.hvp_seconds, problem.fb_seconds, problem.products)
+    result = trace(problem, args.trace_samples)
+    hvp, fb, products = problem.hvp_seconds, problem.fb_seconds, problem.products
+    print(f"top-1 eigenvalue {top[0]:.5g}: {eig[0]:.1f} s, {eig[2]} Hessian-vector products")
+    print(f"trace {result['mean']:.5g} ± {result['stderr']:.3g}: {hvp - eig[0]:.1f} s, {products - eig[2]} "
           "Hessian-vector products")
-    print(f"trace {result['mean']:.5g} ± {result['stderr']:.3g}: {trace_seconds:.1f} s, {args.trace_samples} "
-          "Hessian-vector products")
-    print(f"{products} plain forward+backward passes over the same images: {fb_seconds:.1f} s")
-    ratio = (eig_seconds + trace_seconds) / fb_seconds
-    print(f"HVP cost ratio (eigenvalue + trace time / same count of forward+backward passes): {ratio:.2f}")
+    print(f"{products} plain forward+backward passes over the same images (interleaved): {fb:.1f} s")
+    print(f"HVP cost ratio (eigenvalue + trace seconds / same count of forward+backward passes): {hvp / fb:.2f}")
 
 
 if __name__ == "__main__":
