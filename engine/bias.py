@@ -1,4 +1,5 @@
-"""Training-set bias injection (the bias-landscape study, Mohammadi and Rana 2021, §3.3), seeded and recorded sample by sample.
+"""Training-set bias injection (the bias-landscape study, Mohammadi and Rana 2021, §3.3), seeded and
+recorded sample by sample.
 
 - ``mislabel``: per class, ``round(fraction * n_c)`` samples get a label drawn uniformly from
   the other classes, so the selection is uniform over classes and counts stay roughly equal.
