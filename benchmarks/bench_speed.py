@@ -1,6 +1,6 @@
 """LossLab's surface evaluation against loss-landscape's real pipeline, whole process, equal work.
 
-    .venv/bin/python benchmarks/bench_speed.py            # ~5-7 minutes on an idle 2-core machine
+    .venv/bin/python benchmarks/bench_speed.py            # ~3-4 minutes on an idle 2-core machine
     .venv/bin/python benchmarks/bench_speed.py --quick    # smoke run, ~2 minutes
 
 The baseline reproduces loss-landscape's ``plot_surface.py`` evaluation (Li et al. 2018) in its
@@ -116,6 +116,8 @@ def baseline_role(work: Path, depth: int, n: int, out: Path) -> dict:
     xs = ys = np.array(grid(n))
     losses, accuracies = -np.ones((n, n)), -np.ones((n, n))
     criterion = nn.CrossEntropyLoss()
+    finished = []  # seconds since the start of the loop at which each point was written
+    start = time.perf_counter()
     with h5py.File(out, "w") as f:
         f["xcoordinates"], f["ycoordinates"] = xs, ys
         f["train_loss"], f["train_acc"] = losses, accuracies
@@ -129,7 +131,9 @@ def baseline_role(work: Path, depth: int, n: int, out: Path) -> dict:
             f["train_loss"][:] = losses
             f["train_acc"][:] = accuracies
             f.flush()
-    return {"losses": losses.tolist(), "threads": torch.get_num_threads()}
+            finished.append(time.perf_counter() - start)
+    flushes = [(seconds, done) for done, seconds in enumerate(finished, 1)]
+    return {"losses": losses.tolist(), "threads": torch.get_num_threads(), "flushes": flushes}
 
 
 def _eval_loss(net, criterion, loader) -> tuple[float, float]:  # noqa: ANN001
@@ -219,11 +223,27 @@ def compare(work: Path, depth: int, n: int) -> dict:
               f"{ratio:5.2f}x  (largest relative loss difference vs baseline {error:.1e})")
         print(f"      evaluator {info['evaluator']}")
         rows.append((f"ResNet-{depth}: LossLab {precision} / loss-landscape pipeline", ratio, TARGETS[precision]))
+    base_rate = second_half_rate(results["baseline"][1]["flushes"], points)
+    for precision in ("fp32", "bf16"):
+        rate = second_half_rate(results[precision][1]["flushes"], points)
+        print(f"  second half of the grid (start-up over): LossLab {precision} {rate:.2f} points/s, "
+              f"loss-landscape {base_rate:.2f} points/s: {rate / base_rate:.2f}x")
+        rows.append((f"ResNet-{depth}: same, second half of the grid, {precision} (start-up over)",
+                     rate / base_rate, None))
     info = results["fp32"][1]
     if info["first_coarse"] is not None:
         print(f"  first complete coarse surface after {info['first_coarse']:.1f} s of "
               f"{info['compute']:.1f} s computing ({100 * info['first_coarse'] / info['compute']:.0f} %)")
     return {"rows": rows, "first_coarse": info["first_coarse"], "compute": info["compute"]}
+
+
+def second_half_rate(flushes: list, points: int) -> float:
+    """points/s between the first write at or past half the grid and the last write: the rate once
+    every process has started. ``flushes`` holds (seconds, points done) pairs, one per write."""
+    pairs = sorted(tuple(pair) for pair in flushes)
+    half = next(k for k, (_, done) in enumerate(pairs) if done >= points / 2)
+    (t0, d0), (t1, d1) = pairs[half], pairs[-1]
+    return (d1 - d0) / (t1 - t0) if t1 > t0 else float("nan")
 
 
 def _largest_difference(a: list, b: list) -> float:
@@ -336,6 +356,9 @@ def run_all(quick: bool, images: int) -> None:
     print("\n| measure | value | target |\n|---|---|---|")
     for what, value, target in rows:
         unit = f"{100 * value:.0f} %" if "efficiency" in what else f"{value:.2f}x"
+        if target is None:
+            print(f"| {what} | {unit} | (information) |")
+            continue
         want = f"{100 * target:.0f} %" if "efficiency" in what else f"{target:g}x"
         print(f"| {what} | {unit} | >= {want} {'PASS' if value >= target else 'MISS'} |")
     print(f"\nload average {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min; 2 cores = fully busy "

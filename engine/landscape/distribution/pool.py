@@ -48,8 +48,8 @@ from engine.landscape.evaluation.speed import SpeedRecord
 POLL_SECONDS = 0.5  # how often a waiting parent checks cancel and its workers' health
 START_TIMEOUT = 600.0  # importing torch and building an evaluator (compiling included)
 # Remaining work below this stays in this process: starting a worker costs 2-3 CPU seconds (importing
-# torch), more on busy cores, so shorter jobs were slower with workers than without (bench_speed.py).
-PARALLEL_MIN_SECONDS = 20.0
+# torch) while this process keeps evaluating, so only jobs a few such costs long gain (bench_speed.py).
+PARALLEL_MIN_SECONDS = 5.0
 MEMORY_FRACTION = 0.5  # of the available memory, for all workers' model copies and activations
 PR_SET_PDEATHSIG = 1
 
