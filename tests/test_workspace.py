@@ -32,8 +32,10 @@ def files(trained_run, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("workspace")
     plans = {"plane-a": dict(x="-1:1:5", y="-1:1:5", seed=0), "plane-b": dict(x="-0.5:0.5:5", y="-0.5:0.5:5", seed=1),
-             "line-a": dict(x="-1:1:7", seed=0), "line-b": dict(x="-1:1:7", seed=2)}
-    return {name: compute_surface(trained_run, SurfaceOptions(split="test", workers=1, **plan), folder / f"{name}.h5")
+             "line-a": dict(x="-1:1:7", seed=0), "line-b": dict(x="-1:1:7", seed=2),
+             "plane-train": dict(x="-1:1:5", y="-1:1:5", seed=3, split="train")}
+    return {name: compute_surface(trained_run, SurfaceOptions(**({"split": "test", "workers": 1} | plan)),
+                                  folder / f"{name}.h5")
             for name, plan in plans.items()}
 
 
@@ -96,6 +98,19 @@ def test_surfaces_share_one_scene_and_curves_one_plot(window, files, qtbot):
     w.workspace.dock._close_selected()
     assert [r[0] for r in tree_rows(w)] == ["plane-a", "plane-b", "seed 2"]
     assert list(curves.curves) == ["seed 2"]
+
+
+def test_a_train_and_a_test_surface_are_both_drawn_and_named_with_their_metric(window, files):
+    w = window
+    for name in ("plane-a", "plane-train"):
+        w.open_file(files[name])
+    w.workspace.show_tab()
+    assert len(x_bounds(w)) == 2  # no common loss metric: each shows its own, on one colour scale
+    legend = w.workspace.view.scene.plotter.legend
+    text = [legend.GetEntryString(k) for k in range(legend.GetNumberOfEntries())]
+    assert text == ["plane-a (test_loss)", "plane-train (train_loss)"]
+    bar = next(iter(w.workspace.view.scene.plotter.scalar_bars.values()))
+    assert bar.GetTitle() in ("loss", "log10 loss")  # not one surface's metric name
 
 
 def test_compare_selected_surfaces(window, files):

@@ -32,6 +32,21 @@ class SceneEntry:
     colour: str
 
 
+def legend_height(rows: int) -> float:
+    """The legend's share of the view's height (the camera leaves it free)."""
+    return min(0.055 * rows, 0.4)
+
+
+def entry_metrics(surfaces: list[Surface], wanted: str) -> list[str]:
+    """The metric each surface shows: ``wanted`` where a surface has it; otherwise the first loss
+    metric that every surface holds (one quantity on one colour scale), else each surface's own
+    first loss metric (e.g. a train-split and a test-split surface side by side)."""
+    if not wanted:
+        common = [m for m in surfaces[0].values if all(m in s.values for s in surfaces)]
+        wanted = next((m for m in common if "loss" in m), "")
+    return [pick_metric(s, wanted) for s in surfaces]
+
+
 class MultiSurfaceView(QWidget):
     """A QtInteractor drawing any number of 2D surfaces together."""
 
@@ -52,6 +67,7 @@ class MultiSurfaceView(QWidget):
         self.entries, self.layout_name = list(entries), layout_name or self.layout_name
         self.plotter.clear_actors()
         self.plotter.remove_bounds_axes()
+        self.plotter.remove_legend(render=False)
         for bar in list(self.plotter.scalar_bars.keys()):
             self.plotter.remove_scalar_bar(bar, render=False)
         if entries:
@@ -63,20 +79,17 @@ class MultiSurfaceView(QWidget):
     def fit(self) -> None:
         """Look from above a corner and fill the view with every surface (room for the colour bar)."""
         if self.entries:
-            self.plotter.view_vector((0.6, -1.8, 1.5), viewup=(0, 0, 1))
-            fit_view(self.plotter, bar_room=0.14)
+            self.plotter.view_vector((0.25, -1.8, 1.4), viewup=(0, 0, 1))
+            fit_view(self.plotter, bar_room=0.14, top_room=legend_height(len(self.entries)))
             self.plotter.render()
 
     def _draw(self, settings: DisplaySettings) -> None:
-        metric = pick_metric(self.entries[0].surface, settings.metric)
-        shown = [fill_for_display(display_values(e.surface.values[metric], settings))
-                 if metric in e.surface.values else None for e in self.entries]
-        drawn = [s for s in shown if s is not None]
-        limits, span = color_limits(drawn, settings), z_range(drawn, settings)
-        label = settings.metric_label(metric)
+        metrics = entry_metrics([e.surface for e in self.entries], settings.metric)
+        shown = [fill_for_display(display_values(e.surface.values[m], settings)) for e, m in zip(self.entries, metrics)]
+        limits, span = color_limits(shown, settings), z_range(shown, settings)
+        mixed = len(set(metrics)) > 1
+        label = settings.metric_label("loss" if mixed and all("loss" in m for m in metrics) else metrics[0])
         for k, (entry, values) in enumerate(zip(self.entries, shown)):
-            if values is None:  # a surface without the first one's metric: named, not drawn
-                continue
             s = entry.surface
             heights = height_map(s.x, s.y, span, settings)
             offset = self._offset(k, s, heights.height)
@@ -90,6 +103,7 @@ class MultiSurfaceView(QWidget):
                                                        height=0.6, width=0.05, color="#202020", fmt="%.3g",
                                                        n_labels=5, title_font_size=13, label_font_size=11))
             self._frame(entry, s, offset, heights.floor)
+        self._legend([f"{e.name} ({m})" if mixed else e.name for e, m in zip(self.entries, metrics)])
 
     def _offset(self, k: int, s: Surface, height: float) -> tuple[float, float, float]:
         """Where surface ``k`` goes: centred on its own slot of the widest surface's width, or
@@ -101,18 +115,19 @@ class MultiSurfaceView(QWidget):
         return k * step - centre, 0.0, 0.0
 
     def _frame(self, entry: SceneEntry, s: Surface, offset: tuple[float, float, float], floor: float) -> None:
-        """A rectangle in the entry's colour under its surface, and its name at the far edge."""
+        """A rectangle in the entry's colour under its surface (the legend names the colours)."""
         x0, x1, y0, y1 = float(s.x.min()), float(s.x.max()), float(s.y.min()), float(s.y.max())
         z = floor + offset[2]
         corners = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z], [x0, y0, z]])
         corners[:, :2] += offset[:2]
         self.plotter.add_mesh(pv.lines_from_points(corners), color=entry.colour, line_width=4, render=False)
-        # Names alternate between the front and back edges so neighbours' names never overlap.
-        edge = y0 if self.entries.index(entry) % 2 == 0 else y1
-        label_at = np.array([[(x0 + x1) / 2 + offset[0], edge + offset[1], z]])
-        self.plotter.add_point_labels(label_at, [entry.name], text_color=entry.colour, font_size=11, bold=True,
-                                      shape_opacity=0.75, shape_color="white", show_points=False,
-                                      always_visible=True, render=False)
+
+    def _legend(self, names: list[str]) -> None:
+        """Names in a legend at the top left rather than in the scene, where long names of small
+        neighbouring surfaces ran into each other and past the view's edge."""
+        rows = [[name, entry.colour] for name, entry in zip(names, self.entries)]
+        self.plotter.add_legend(rows, bcolor="white", border=False, size=(0.5, legend_height(len(rows))),
+                                loc="upper left", face="rectangle", background_opacity=0.7)
 
     def close(self) -> bool:
         self.plotter.close()
