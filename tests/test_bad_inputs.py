@@ -284,6 +284,34 @@ def test_bad_idx_file(tmp_path, capsys):
     refused(capsys, "train", toml, "--out", tmp_path / "r.h5", names=("train-images-idx3-ubyte", "idx"))
 
 
+def idx_bytes(magic_type: int, shape: tuple[int, ...], payload: bytes) -> bytes:
+    import struct
+
+    return bytes([0, 0, magic_type, len(shape)]) + struct.pack(f">{len(shape)}I", *shape) + payload
+
+
+@pytest.mark.parametrize("case, images, expected", [
+    ("declares 400 GB", idx_bytes(0x08, (100_000, 2_000, 2_000), b"\0" * 64), "declares 100000 x 2000 x 2000"),
+    ("longer than declared", idx_bytes(0x08, (2, 2, 2), b"\0" * (1 << 20)), "longer than the 8 data bytes"),
+    ("shorter than declared", idx_bytes(0x08, (10, 28, 28), b"\0" * 100), "ends after 100 of the 7,840"),
+    ("labels with images' rank", None, "it has 3 dimensions, expected 1"),
+])
+def test_gzipped_idx_files_are_checked_before_they_are_expanded(tmp_path, capsys, case, images, expected):
+    import gzip
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    good_images, good_labels = idx_bytes(0x08, (4, 28, 28), bytes(4 * 784)), idx_bytes(0x08, (4,), bytes(4))
+    files = {"train-images-idx3-ubyte": images or good_images,
+             "train-labels-idx1-ubyte": good_labels if images else good_images,
+             "t10k-images-idx3-ubyte": good_images, "t10k-labels-idx1-ubyte": good_labels}
+    for name, data in files.items():
+        (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+    toml = experiment(tmp_path, data={"source": "mnist", "root": str(folder)})
+    wrong = "train-images-idx3-ubyte.gz" if images else "train-labels-idx1-ubyte.gz"
+    refused(capsys, "train", toml, "--out", tmp_path / "r.h5", names=(wrong, expected))
+
+
 # ---------------------------------------------------------------- security: payloads never run
 def test_tampered_cifar_batch_never_runs(tmp_path, capsys):
     folder = cifar_folder(tmp_path)

@@ -1,8 +1,9 @@
 """Raw data sources: each returns numpy arrays ``(x_train, y_train, x_test, y_test, classes)``.
 
 Nothing is downloaded: built-in sets are generated or bundled locally, and folder sets are
-read with torchvision's readers (``download=False``) with messages that say which folder
-and which files were expected.
+read by LossLab's own checked readers (CIFAR's pickles through a restricted unpickler, idx files
+with their headers checked before any data) with messages that say which folder and which files
+were expected.
 """
 
 from __future__ import annotations
@@ -158,8 +159,6 @@ def _find_idx_folder(root: Path, dataset_dir: str) -> Path | None:
 
 def load_idx_folder(root: str, source: str) -> RawData:
     """MNIST or Fashion-MNIST idx files (plain or .gz), as torchvision lays them out or flat."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
     dataset_dir = "FashionMNIST" if source == "fashion-mnist" else "MNIST"
     folder = _find_idx_folder(Path(root), dataset_dir)
     if folder is None:
@@ -168,8 +167,7 @@ def load_idx_folder(root: str, source: str) -> RawData:
             f"(optionally .gz) in '{root}/{dataset_dir}/raw/', '{root}/raw/' or '{root}/'; "
             "LossLab never downloads data."
         )
-    arrays = [_read_idx(folder, name, read_image_file if "images" in name else read_label_file)
-              for name in IDX_FILES]
+    arrays = [_read_idx(folder, name) for name in IDX_FILES]
     classes = FASHION_CLASSES if source == "fashion-mnist" else DIGIT_CLASSES
     return RawData(
         _images_uint8_to_float(arrays[0]), arrays[1].astype(np.int64),
@@ -177,22 +175,11 @@ def load_idx_folder(root: str, source: str) -> RawData:
     )
 
 
-def _read_idx(folder: Path, name: str, reader) -> np.ndarray:
-    import gzip
-    import shutil
-    import tempfile
+def _read_idx(folder: Path, name: str) -> np.ndarray:
+    from engine.data.idx_files import read_idx
 
     path = folder / name
-    try:
-        if path.is_file():
-            return reader(str(path)).numpy()
-        with tempfile.TemporaryDirectory() as tmp, gzip.open(folder / f"{name}.gz", "rb") as packed:
-            plain = Path(tmp) / name
-            with open(plain, "wb") as out:
-                shutil.copyfileobj(packed, out)
-            return reader(str(plain)).numpy()
-    except Exception as exc:  # malformed idx headers raise assorted errors
-        raise DataError(f"'{path}': not a valid idx file ({exc})") from exc
+    return read_idx(path if path.is_file() else folder / f"{name}.gz", 3 if "images" in name else 1)
 
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
