@@ -440,6 +440,41 @@ def test_not_hdf5_or_missing(tmp_path, capsys, command):
     refused(capsys, command, tmp_path / "absent.h5", *extra, names=("absent.h5",))
 
 
+def curve_file(folder: Path) -> Path:
+    """A small, valid curve file as `losslab connect` writes it (one bend, evaluated at 3 values of t)."""
+    from engine.connect.options import ConnectOptions
+    from engine.connect.store import CurveRecord, write_curve
+
+    record = CurveRecord(ConnectOptions(), "a.h5", "b.h5", 3, 3, "fa", "fb", ["w"], [{"w": np.zeros(4)}],
+                         epochs_done=1, train_loss=[0.5], resume=np.zeros(8, dtype=np.uint8), status="complete",
+                         t=np.linspace(0, 1, 3), values={"curve": {"train_loss": np.ones(3)},
+                                                         "line": {"train_loss": np.ones(3)}})
+    write_curve(record, folder / "curve.h5")
+    return folder / "curve.h5"
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda f: f.__delitem__("bends"), "'/bends/0/w' is missing"),
+    (lambda f: (f.__delitem__("bends/0/w"), f.create_dataset("bends/0/w", data=np.array([b"x"]))), "has dtype"),
+    (lambda f: (f.__delitem__("curve/train_loss"), f.create_dataset("curve/train_loss", data=np.ones(5))),
+     "has 5 values; expected 3"),
+    (lambda f: (f.__delitem__("resume"), f.create_dataset("resume", data=np.ones(3))), "'/resume' has dtype"),
+    (lambda f: f.attrs.__delitem__("epochs_done"), "attribute 'epochs_done'"),
+    (lambda f: f.attrs.__setitem__("format", "something else"), "not a LossLab curve file"),
+])
+def test_damaged_curve_files_name_what_is_wrong(tmp_path, damage, expected):
+    from engine.connect.store import load_curve
+    from engine.errors import RunFileError
+
+    path = curve_file(tmp_path)
+    assert load_curve(path).values["curve"]["train_loss"].tolist() == [1.0, 1.0, 1.0]
+    with h5py.File(path, "a") as f:
+        damage(f)
+    with pytest.raises(RunFileError, match="curve.h5") as caught:
+        load_curve(path)
+    assert expected in str(caught.value), str(caught.value)
+
+
 # ---------------------------------------------------------------- command-line options
 OPTION_CASES = [
     (["--x=-1:1:100000", "--y=-1:1:100000"], ("100000 x 100000", "at most")),

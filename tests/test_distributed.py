@@ -163,6 +163,26 @@ def test_leftover_shards_are_merged_once_and_foreign_ones_refused(trained_run, t
     assert load_surface(fresh).computed.sum() == 0
 
 
+@pytest.mark.parametrize("damage, expected", [
+    (lambda f: (f.__delitem__("train_loss"), f.create_dataset("train_loss", data=np.ones(3))), "has 3 values"),
+    (lambda f: (f.__delitem__("point_seconds"), f.create_dataset("point_seconds", data=np.array([b"x"] * 35))),
+     "has dtype"),
+])
+def test_a_damaged_shard_is_named_and_nothing_is_merged(trained_run, tmp_path, damage, expected):
+    options = SurfaceOptions(x="-1:1:7", y="-1:1:5", split="train")
+    out = tmp_path / "s.h5"
+    compute_surface(trained_run, options, out, select=lambda todo: [])
+    shard = shard_path(out, 1, 2)
+    compute_surface(trained_run, options, shard, directions=stored_directions(out, trained_run, options),
+                    select=lambda todo: todo[:6])
+    with h5py.File(shard, "a") as f:
+        damage(f)
+    with pytest.raises(RunFileError, match=r"s\.h5\.rank1-of-2") as caught:
+        merge_leftover_shards(out)
+    assert expected in str(caught.value)
+    assert load_surface(out).computed.sum() == 0 and shard.exists()  # nothing half-merged, nothing deleted
+
+
 def test_process_0_merges_its_own_open_shard_and_the_others_while_it_computes(trained_run, tmp_path):
     options = SurfaceOptions(x="-1:1:7", y="-1:1:5")
     out = tmp_path / "s.h5"

@@ -29,6 +29,7 @@ import numpy as np
 from engine.connect.options import ConnectOptions
 from engine.errors import RunFileError, output_error
 from engine.landscape.directions.curve import CURVE_FORMAT
+from engine.storage import h5safe
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 PATHS = ("curve", "line")
@@ -105,37 +106,48 @@ def _write(f: h5py.File, r: CurveRecord) -> None:
 
 
 def load_curve(path: str | Path) -> CurveRecord:
-    """Read a curve file back; errors name the file and what is wrong."""
+    """Read a curve file back; every member is checked (type, rank, size) before it is read, and
+    errors name the file and what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise RunFileError(f"'{path}': curve file not found")
     try:
         with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != CURVE_FORMAT:
+            if h5safe.plain(f.attrs.get("format")) != CURVE_FORMAT:
                 raise RunFileError(f"'{path}': not a LossLab curve file (attribute format != {CURVE_FORMAT!r})")
             return _read(f, path)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         raise RunFileError(f"'{path}': the curve file is damaged or incomplete ({exc})") from exc
 
 
 def _read(f: h5py.File, path: Path) -> CurveRecord:
     attrs = {k: _plain(v) for k, v in f.attrs.items()}
     options = ConnectOptions.from_attrs(attrs)
-    names = [str(n) for n in attrs["parameter_names"]]
-    bends = [{n: f[f"bends/{k}/{n}"][()] for n in names} for k in range(options.bends)]
-    record = CurveRecord(options, attrs["run_a"], attrs["run_b"], int(attrs["epoch_a"]), int(attrs["epoch_b"]),
-                         attrs["fingerprint_a"], attrs["fingerprint_b"], names, bends,
-                         int(attrs["epochs_done"]), list(f["training/loss"][()]),
-                         f["resume"][()] if "resume" in f else None, attrs["status"], path=path)
+    names = [str(n) for n in _required(f, "parameter_names", path)]
+    bends = [{n: h5safe.read(f, f"bends/{k}/{n}", path, what="a bend of the curve") for n in names}
+             for k in range(options.bends)]
+    resume = h5safe.read(f, "resume", path, kinds="u", ndim=1) if "resume" in f else None
+    record = CurveRecord(options, _required(f, "run_a", path), _required(f, "run_b", path),
+                         int(_required(f, "epoch_a", path)), int(_required(f, "epoch_b", path)),
+                         _required(f, "fingerprint_a", path), _required(f, "fingerprint_b", path), names, bends,
+                         int(_required(f, "epochs_done", path)),
+                         list(h5safe.read(f, "training/loss", path, ndim=1)), resume,
+                         _required(f, "status", path), path=path)
     if "t" in f:
-        record.t = f["t"][()]
-        record.values = {p: {m: f[f"{p}/{m}"][()] for m in f[p].keys()} for p in PATHS if p in f}
+        record.t = h5safe.read(f, "t", path, ndim=1)
+        record.values = {p: {m: h5safe.read(f, f"{p}/{m}", path, ndim=1, size=len(record.t))
+                             for m in h5safe.group(f, p, path).keys()} for p in PATHS if p in f}
     known = set(options.to_attrs()) | {"format", "status", "run_a", "run_b", "epoch_a", "epoch_b",
                                        "fingerprint_a", "fingerprint_b", "epochs_done", "parameter_names"}
     record.summary = {k: v for k, v in attrs.items() if k not in known}
     if "ensemble" in f:
-        record.summary["ensemble_t"] = f["ensemble/t"][()]
+        record.summary["ensemble_t"] = h5safe.read(f, "ensemble/t", path, ndim=1)
     return record
+
+
+def _required(f: h5py.File, name: str, path: Path) -> Any:
+    value = h5safe.attr(f, name, path, "written by losslab connect")
+    return _plain(value) if isinstance(value, np.ndarray) else value
 
 
 def _plain(value: Any) -> Any:

@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.errors import ConfigError, RunFileError
 from engine.landscape.options import SurfaceOptions
+from engine.storage import h5safe
 from engine.storage.surface_file import FORMAT, SurfaceWriter, read_surface_attrs
 
 SHARD_SUFFIX = re.compile(r"\.rank(\d+)-of-(\d+)$")
@@ -56,7 +57,7 @@ def _glob_escape(name: str) -> str:
 def read_pending(out: str | Path) -> np.ndarray:
     """Which points of the surface file ``out`` are still missing (read-only, shape of point_seconds)."""
     with _read(Path(out), locking=None) as f:
-        return ~np.isfinite(f["point_seconds"][()])
+        return ~np.isfinite(h5safe.read(f, "point_seconds", out))
 
 
 def merge_leftover_shards(out: str | Path) -> int:
@@ -115,17 +116,20 @@ class ShardMerger:
             self._check(shard, attrs)
             if "evaluator" in attrs:
                 self._evaluators.setdefault(shard, str(attrs["evaluator"]))
-            seconds = f["point_seconds"][()]
-            if seconds.shape != self.writer.shape:
+            # Members are checked (kind, shape, size) before reading; a missing one is still a
+            # KeyError, which a tolerant live merge skips while the shard is being created.
+            marks = h5safe.check_dataset(f["point_seconds"], shard)
+            if marks.shape != self.writer.shape:
                 raise RunFileError(
-                    f"{shard} holds a grid of {seconds.shape} points, {self.out} one of "
+                    f"{shard} holds a grid of {marks.shape} points, {self.out} one of "
                     f"{self.writer.shape}; delete the shard or choose another --out"
                 )
+            seconds = marks[()]
             new = np.isfinite(seconds) & self.writer.pending()
             if not new.any():
                 return []
             prefix = "average/" if self.writer.average > 1 else ""
-            raw = {m: f[prefix + m][()] for m in self.writer.metrics}
+            raw = {m: h5safe.check_dataset(f[prefix + m], shard, size=seconds.size)[()] for m in self.writer.metrics}
         points = []
         for index in zip(*np.nonzero(new)):
             index = tuple(int(i) for i in index)
