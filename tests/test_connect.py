@@ -85,6 +85,18 @@ def test_the_trained_curve_barrier_is_at_most_half_the_lines(curve):
     assert s["barrier_curve_train_loss"] <= 0.5 * s["barrier_line_train_loss"]
 
 
+def test_info_describes_a_curve_file_with_its_barriers(runs, curve, capsys):
+    from engine.cli import main
+
+    assert main(["info", str(curve.path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    s = curve.summary
+    assert lines[0].startswith(f"curve file: {curve.path}  (bezier, 1 bend(s), 8 epochs")
+    assert f"  train loss   curve {s['barrier_curve_train_loss']:.4f}   straight line " \
+           f"{s['barrier_line_train_loss']:.4f}" in lines
+    assert f"run A      {runs[0]} (epoch 12)" in lines and "trained    8 of 8 epochs; status: complete" in lines
+
+
 def test_the_file_holds_every_option_bends_and_ensemble(runs, curve):
     parameters = {n: tuple(p.shape) for n, p in load_run(runs[0]).model().named_parameters()}
     with h5py.File(curve.path, "r") as f:

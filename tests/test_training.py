@@ -123,6 +123,20 @@ def test_existing_file_is_not_overwritten_silently(tmp_path, quick_config, train
         train(quick_config(), trained_run, resume=True)
 
 
+def test_resume_compares_settings_not_text(tmp_path, quick_config):
+    """A run written before a setting existed resumes when that setting keeps its default; a
+    changed setting is named with both values."""
+    cfg = quick_config(train={"epochs": 2})
+    out = train(cfg, tmp_path / "r.h5")
+    with h5py.File(out, "a") as f:  # as an older LossLab wrote it: no data.split_seed
+        text = f.attrs["config_toml"]
+        assert "split_seed = -1" in text
+        f.attrs["config_toml"] = "\n".join(line for line in text.splitlines() if "split_seed" not in line)
+    assert train(cfg, out, resume=True) == out
+    with pytest.raises(RunFileError, match=r"different experiment \(train\.lr: 0\.05 -> 0\.1\)"):
+        train(quick_config(train={"epochs": 2, "lr": 0.1}), out, resume=True)
+
+
 def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path, trained_run):
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not hdf5 at all")

@@ -1,4 +1,4 @@
-"""``losslab info FILE``: a summary of a run or surface file."""
+"""``losslab info FILE``: a summary of a run, surface or curve file."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from engine.errors import RunFileError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("info", help="summarise a run or surface file")
-    parser.add_argument("file", type=Path, help="run file or surface file (.h5)")
+    parser = subparsers.add_parser("info", help="summarise a run, surface or curve file")
+    parser.add_argument("file", type=Path, help="run, surface or curve file (.h5)")
     parser.set_defaults(run=run)
 
 
@@ -24,11 +24,28 @@ def run(args: argparse.Namespace) -> int:
     try:
         # A job may still be writing the file (and hold its lock): reading its flushed rows is fine.
         with h5py.File(args.file, "r", locking=False) as f:
-            is_run = f.attrs.get("format") == "losslab-run"
+            kind = f.attrs.get("format")
     except OSError as exc:
         raise RunFileError(f"'{args.file}': not a readable HDF5 file ({exc})") from exc
-    print(run_summary(args.file) if is_run else surface_summary(args.file))
+    kind = kind.decode(errors="replace") if isinstance(kind, bytes) else kind
+    summaries = {"losslab-run": run_summary, "losslab-curve": curve_summary}
+    print(summaries.get(kind, surface_summary)(args.file))
     return 0
+
+
+def curve_summary(path: Path) -> str:
+    """What a `losslab connect` file holds: its two runs, training progress, and barrier heights."""
+    from engine.cli.connect import summary
+    from engine.connect.store import load_curve
+
+    record = load_curve(path)
+    lines = [f"run A      {record.run_a} (epoch {record.epoch_a})",
+             f"run B      {record.run_b} (epoch {record.epoch_b})",
+             f"trained    {record.epochs_done} of {record.options.epochs} epochs; status: {record.status}"]
+    if record.evaluated:
+        return "\n".join([summary(record), *lines])
+    return "\n".join([f"curve file: {path}  ({record.options.curve}, {record.options.bends} bend(s)); "
+                      "not evaluated yet: run the same `losslab connect` command to finish it", *lines])
 
 
 def run_summary(path: Path) -> str:

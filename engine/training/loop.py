@@ -20,10 +20,10 @@ from torch import Tensor, nn
 
 from engine.bias import BiasRecord, prepare_data
 from engine.checks import check_data
-from engine.config import ExperimentConfig
+from engine.config import ExperimentConfig, from_toml_text
 from engine.data import Dataset, augment_batch
 from engine.device import choose_threads, device_name, select_device
-from engine.errors import OutputError, RunFileError, TrainingError
+from engine.errors import ConfigError, OutputError, RunFileError, TrainingError
 from engine.events import Cancelled, CancelToken, EventSink, ProgressEvent, Stopwatch, ignore_events
 from engine.models import build_model
 from engine.storage import h5safe
@@ -122,9 +122,10 @@ def _restore(trainer: Trainer, out: Path) -> int:
         raise RunFileError(f"'{out}': cannot resume, the run file is damaged ({exc}); {START_OVER}") from exc
     except RunFileError as exc:
         raise RunFileError(f"cannot resume: {exc}; {START_OVER}") from exc
-    if stored_toml != trainer.cfg.to_toml():
-        raise RunFileError(f"'{out}': was trained with a different experiment; resume needs the same "
-                           "experiment file (or choose another --out)")
+    changed = _changed_settings(stored_toml, trainer.cfg, out)
+    if changed:
+        raise RunFileError(f"'{out}': was trained with a different experiment ({'; '.join(changed)}); resume "
+                           "needs the same experiment file (or choose another --out)")
     if fingerprint != trainer.data.fingerprint:
         raise RunFileError(f"'{out}': the training data differs from the data this run started with")
     device = next(trainer.model.parameters()).device
@@ -139,6 +140,27 @@ def _restore(trainer: Trainer, out: Path) -> int:
     trainer.writer.truncate_to(epoch)
     trainer.writer.set_status("running")
     return epoch
+
+
+def _changed_settings(stored_toml: str, cfg: ExperimentConfig, out: Path) -> list[str]:
+    """Settings that differ between the run's stored experiment and ``cfg``, as "key: stored -> now".
+
+    Parsed, not compared as text, so a run written before a setting existed resumes when the
+    new setting keeps its default (the stored file reads back with that default)."""
+    try:
+        stored = _flat(from_toml_text(stored_toml, f"{out} (stored experiment)").to_dict(keep_none=True))
+    except ConfigError as exc:
+        raise RunFileError(f"'{out}': its stored experiment is not valid here ({exc})") from exc
+    now = _flat(cfg.to_dict(keep_none=True))
+    return [f"{key}: {stored.get(key)!r} -> {now.get(key)!r}" for key in sorted(set(stored) | set(now))
+            if stored.get(key) != now.get(key)]
+
+
+def _flat(table: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in table.items():
+        flat |= _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value}
+    return flat
 
 
 def _snapshot_probabilities(trainer: Trainer, snapshot: dict[str, Tensor]) -> Tensor:
