@@ -30,7 +30,7 @@ FILL_STEPS = 8  # hole filling reaches this many points from the nearest compute
 
 def height_rule(settings: DisplaySettings) -> HeightRule:
     """The engine's height/colour rule for the app's display settings (names adapted here only)."""
-    return HeightRule(log=settings.log_scale, zmax=settings.clamp_max, zscale=settings.z_scale,
+    return HeightRule(log_scale=settings.log_scale, clamp_max=settings.clamp_max, z_scale=settings.z_scale,
                       color_range=settings.color_range, contours=settings.contour_count,
                       levels=tuple(settings.contour_levels))
 

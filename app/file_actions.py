@@ -98,7 +98,7 @@ class FileActions(QObject):
         surface = self._current_surface()
         s = self.w.views.settings
         metric = self.w.views.current_metric()
-        options = ExportOptions(metric=metric, log=s.log_scale, zmax=s.clamp_max, zscale=s.z_scale,
+        options = ExportOptions(metric=metric, log_scale=s.log_scale, clamp_max=s.clamp_max, z_scale=s.z_scale,
                                 size=size, colormap=s.colormap, contours=s.contour_count,
                                 color_range=s.color_range)  # the view's colours, not the data's range
         return export_surface(surface, path, options=options)

@@ -73,7 +73,7 @@ def run_demo(out_dir: str | Path, size: DemoSize = FULL, *, on_event: EventSink 
         result.surfaces[name], result.curves[name] = surface, curve
         result.exports += [
             export_surface(surface, out_dir / f"{name}-test_loss.vts", metric="test_loss"),
-            export_surface(surface, out_dir / f"{name}-test_loss.png", metric="test_loss", log=True),
+            export_surface(surface, out_dir / f"{name}-test_loss.png", metric="test_loss", log_scale=True),
             export_surface(curve, out_dir / f"{name}-curve.csv", metric="test_loss"),
         ]
     return result

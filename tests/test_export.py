@@ -92,7 +92,7 @@ def test_structured_grid_orientation_on_a_non_square_grid() -> None:
 
 def test_vts_round_trip_through_paraviews_reader(tmp_path: Path) -> None:
     surface = plane()
-    out = export_surface(surface, tmp_path / "plane.vts", log=True)
+    out = export_surface(surface, tmp_path / "plane.vts", log_scale=True)
     assert 'format="binary"' in out.read_text(errors="ignore")[:4000]
     data = read(vtk.vtkXMLStructuredGridReader(), out)
     assert data.GetExtent() == (0, 6, 0, 3, 0, 0)
@@ -113,7 +113,7 @@ def test_vts_round_trip_through_paraviews_reader(tmp_path: Path) -> None:
 
 def test_legacy_vtk_round_trip(tmp_path: Path) -> None:
     surface = plane()
-    out = export_surface(surface, tmp_path / "plane.vtk", metric="test_acc", zmax=0.6)
+    out = export_surface(surface, tmp_path / "plane.vtk", metric="test_acc", clamp_max=0.6)
     assert b"BINARY" in out.read_bytes()[:300]
     data = read(vtk.vtkStructuredGridReader(), out)
     assert data.GetExtent() == (0, 6, 0, 3, 0, 0)
@@ -187,7 +187,7 @@ def distinct_colours(path: Path) -> int:
 def test_png_renders_and_log_changes_it(tmp_path: Path) -> None:
     surface = plane()
     plain = export_surface(surface, tmp_path / "plain.png", size=(320, 240), contours=8)
-    logged = export_surface(surface, tmp_path / "log.png", size=(320, 240), contours=8, log=True)
+    logged = export_surface(surface, tmp_path / "log.png", size=(320, 240), contours=8, log_scale=True)
     assert Image.open(plain).size == (320, 240)
     assert distinct_colours(plain) > 300
     difference = np.abs(np.asarray(Image.open(plain), float) - np.asarray(Image.open(logged), float))
@@ -196,18 +196,18 @@ def test_png_renders_and_log_changes_it(tmp_path: Path) -> None:
 
 def test_png_of_a_curve(tmp_path: Path) -> None:
     plain = export_surface(curve(), tmp_path / "curve.png", size=(400, 300))
-    logged = export_surface(curve(), tmp_path / "curve_log.png", size=(400, 300), log=True)
+    logged = export_surface(curve(), tmp_path / "curve_log.png", size=(400, 300), log_scale=True)
     assert Image.open(plain).size == (400, 300) and distinct_colours(plain) > 50
     assert np.asarray(Image.open(plain)).tolist() != np.asarray(Image.open(logged)).tolist()
 
 
 @pytest.mark.parametrize("kwargs, key", [
     ({"fmt": "obj"}, "format"),
-    ({"zscale": -1.0}, "zscale"),
+    ({"z_scale": -1.0}, "z_scale"),
     ({"size": (10, 10)}, "size"),
     ({"colormap": "no-such-map"}, "colormap"),
     ({"contours": -3}, "contours"),
-    ({"zmax": 0.0, "log": True}, "zmax"),
+    ({"clamp_max": 0.0, "log_scale": True}, "clamp_max"),
 ])
 def test_bad_options_name_the_option(tmp_path: Path, kwargs: dict, key: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -245,7 +245,7 @@ def test_options_and_size_text() -> None:
         with pytest.raises(ConfigError, match="size"):
             parse_size(text)
     assert ExportOptions(size=[640, 480]).size == (640, 480)
-    assert "log10" in ExportOptions.help("log")
+    assert "log10" in ExportOptions.help("log_scale")
 
 
 def test_cli_reports_bad_options_without_a_traceback(tmp_path: Path, capsys) -> None:
@@ -343,3 +343,29 @@ def red_pixels(path: Path) -> int:
     """Pixels of the red training path: viridis has no strong red."""
     r, g, b = np.asarray(Image.open(path).convert("RGB"), dtype=int).transpose(2, 0, 1)
     return int(((r > 150) & (g < 80) & (b < 80)).sum())
+
+
+def test_height_flags_share_the_apps_names_and_the_old_flags_still_work(tmp_path: Path, capsys) -> None:
+    """--log-scale/--clamp-max/--z-scale are the DisplaySettings names; --log/--zmax/--zscale are hidden aliases."""
+    import h5py
+
+    from engine.cli import main
+
+    surface = plane()
+    with h5py.File(tmp_path / "ll.h5", "w") as f:
+        f["xcoordinates"], f["ycoordinates"] = surface.x, surface.y
+        f["train_loss"] = np.nan_to_num(surface.values["test_loss"], nan=-1.0).reshape(len(surface.x), -1)
+    new, old = tmp_path / "new.vts", tmp_path / "old.vts"
+    base = ["export", str(tmp_path / "ll.h5"), "--metric", "train_loss"]
+    assert main([*base, "--out", str(new), "--log-scale", "--clamp-max", "3", "--z-scale", "2"]) == 0
+    assert main([*base, "--out", str(old), "--log", "--zmax", "3", "--zscale", "2"]) == 0
+    z_new = point_array(read(vtk.vtkXMLStructuredGridReader(), new), "z")
+    assert_same(z_new, point_array(read(vtk.vtkXMLStructuredGridReader(), old), "z"))
+    assert np.nanmax(z_new) == pytest.approx(2 * np.log10(3.0))  # clamped at 3, log10, times 2
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    shown = capsys.readouterr().out
+    assert "--log-scale" in shown and "--clamp-max" in shown and "--z-scale" in shown
+    assert "--zmax" not in shown and "--zscale" not in shown and "--log " not in shown
+    assert main([*base, "--out", str(new), "--log", "--zmax", "0"]) == 2
+    assert "--clamp-max = 0" in capsys.readouterr().err

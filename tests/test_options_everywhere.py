@@ -85,7 +85,8 @@ def test_display_errors_appear_under_their_field(qtbot):
 
 @pytest.mark.parametrize("instance", [
     SurfaceOptions(directions="interpolate", to="other.h5:3", x="-0.5:1.5:41", checkpoint=2, dir_type="states"),
-    ExportOptions(format="png", metric="train_acc", log=True, zmax=2.5, size=(640, 480), color_range=(0.1, 2.0)),
+    ExportOptions(format="png", metric="train_acc", log_scale=True, clamp_max=2.5, size=(640, 480),
+                  color_range=(0.1, 2.0)),
     FlatnessOptions(checkpoint="4", top_k=3, surface="s.h5", radius=0.25, ignore_biasbn=True),
     DisplaySettings(metric="test_loss", clamp_max=3.0, color_range=(0.5, 2.0), contour_levels=(0.5, 1.0),
                     pbr=True),

@@ -203,8 +203,8 @@ def test_exported_png_shows_what_the_view_shows(show, tmp_path, changes) -> None
     view = Surface3DView(settings=settings)
     show(view)
     view.set_surface(surface)
-    options = ExportOptions(metric="train_loss", log=settings.log_scale, zmax=settings.clamp_max,
-                            zscale=settings.z_scale, contours=settings.contour_count, size=(320, 240),
+    options = ExportOptions(metric="train_loss", log_scale=settings.log_scale, clamp_max=settings.clamp_max,
+                            z_scale=settings.z_scale, contours=settings.contour_count, size=(320, 240),
                             color_range=settings.color_range)
     picture = render_surface_png(surface, tmp_path / "same.png", options)
     heights = view.scene.heights

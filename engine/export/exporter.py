@@ -65,7 +65,7 @@ def _check_writable(out: Path) -> None:
 
 
 def _write(surface: SurfaceLike, out: Path, kind: str, options: ExportOptions) -> None:
-    heights = {"log": options.log, "zmax": options.zmax, "zscale": options.zscale}
+    heights = {"log": options.log_scale, "zmax": options.clamp_max, "zscale": options.z_scale}
     try:
         if kind == "csv":
             write_csv(surface, out)

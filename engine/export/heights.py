@@ -47,16 +47,16 @@ def display_z(
 
 
 def check_height_options(log: bool, zmax: float | None, zscale: float) -> None:
-    """Refuse heights that would draw nothing sensible."""
-    for key, value in (("zmax", zmax), ("zscale", zscale)):
+    """Refuse heights that would draw nothing sensible (errors use the settings' names)."""
+    for key, value in (("clamp_max", zmax), ("z_scale", zscale)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ConfigError(key, value, "a number")
     if zmax is not None and not math.isfinite(zmax):
-        raise ConfigError("zmax", zmax, "a finite number in the metric's units")
+        raise ConfigError("clamp_max", zmax, "a finite number in the metric's units")
     if zmax is not None and log and zmax <= LOG_FLOOR:
-        raise ConfigError("zmax", zmax, "a positive number when --log is on (heights are log10 of values)")
+        raise ConfigError("clamp_max", zmax, "a positive number when log_scale is on (heights are log10 of values)")
     if not (math.isfinite(zscale) and zscale > 0):
-        raise ConfigError("zscale", zscale, "a finite number > 0")
+        raise ConfigError("z_scale", zscale, "a finite number > 0")
 
 
 def height_label(metric: str, log: bool) -> str:
@@ -66,39 +66,40 @@ def height_label(metric: str, log: bool) -> str:
 
 @dataclass(frozen=True)
 class HeightRule:
-    """Settings that decide heights and colours, in the export's names (the app adapts its own).
+    """Settings that decide heights and colours, named as in ExportOptions and the app's
+    DisplaySettings (one meaning, one name).
 
-    ``color_range`` and ``levels`` are in the metric's units, like ``zmax``; ``contours`` is
+    ``color_range`` and ``levels`` are in the metric's units, like ``clamp_max``; ``contours`` is
     the number of evenly spaced levels used when ``levels`` is empty.
     """
 
-    log: bool = False
-    zmax: float | None = None
-    zscale: float = 1.0
+    log_scale: bool = False
+    clamp_max: float | None = None
+    z_scale: float = 1.0
     color_range: tuple[float, float] | None = None
     contours: int = 10
     levels: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        check_height_options(self.log, self.zmax, self.zscale)
+        check_height_options(self.log_scale, self.clamp_max, self.z_scale)
 
     def shown(self, values: np.ndarray) -> np.ndarray:
         """Values in display units (clamped, log10 if asked); NaN stays NaN.
 
-        With ``log``, values at or below 0 (an accuracy of exactly 0) are floored at the
+        With ``log_scale``, values at or below 0 (an accuracy of exactly 0) are floored at the
         smallest positive value present rather than at LOG_FLOOR, whose -12 pit would squash
         every other colour.
         """
         raw = np.asarray(values, dtype=float)
-        if self.log:
+        if self.log_scale:
             positive = raw[np.isfinite(raw) & (raw > 0)]
             floor = float(positive.min()) if positive.size else LOG_FLOOR
             raw = np.where(raw <= 0, floor, raw)  # NaN <= 0 is False: pending stays NaN
-        return display_z(raw, log=self.log, zmax=self.zmax)
+        return display_z(raw, log=self.log_scale, zmax=self.clamp_max)
 
     def to_display(self, value: float) -> float:
         """One metric-unit number (a level, a colour limit) in display units."""
-        return float(display_z(np.array([value]), log=self.log, zmax=self.zmax)[0])
+        return float(display_z(np.array([value]), log=self.log_scale, zmax=self.clamp_max)[0])
 
     def z_range(self, shown: Sequence[np.ndarray]) -> tuple[float, float]:
         """(low, high) of the drawable display values of one or more surfaces (never empty)."""
@@ -123,9 +124,9 @@ class HeightRule:
         return np.linspace(low, high, self.contours + 2)[1:-1]
 
     def vertical_scale(self, x: np.ndarray, y: np.ndarray, z_range: tuple[float, float]) -> float:
-        """Scene units per display unit: the z range spans HEIGHT_FRACTION × the wider side × zscale."""
+        """Scene units per display unit: the z range spans HEIGHT_FRACTION × the wider side × z_scale."""
         span = max(float(np.ptp(x)), float(np.ptp(y)), 1e-12)
-        return HEIGHT_FRACTION * span * self.zscale / (z_range[1] - z_range[0])
+        return HEIGHT_FRACTION * span * self.z_scale / (z_range[1] - z_range[0])
 
 
 def _widened(low: float, high: float) -> tuple[float, float]:

@@ -38,7 +38,7 @@ def write_html(surface: Surface, out: Path, options: ExportOptions) -> None:
         plotter.set_background("white")
         plotter.add_mesh(mesh, scalars="z", clim=picture.color_limits, cmap=options.colormap,
                          smooth_shading=True, show_scalar_bar=True,
-                         scalar_bar_args={"title": height_label(options.metric, options.log), "color": "black"})
+                         scalar_bar_args={"title": height_label(options.metric, options.log_scale), "color": "black"})
         _add_contours(plotter, mesh, picture)
         _add_trajectory(plotter, surface, options.metric, export_rule(options), picture)
         _look_from_above_a_side(plotter)

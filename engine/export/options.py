@@ -52,10 +52,13 @@ class ExportOptions(Settings):
     metric: str = setting("test_loss", "metric drawn as the height and the PNG's colours, e.g. test_loss, "
                           "train_acc (all metrics are exported)", check=_metric, metavar="METRIC",
                           label="Metric (height)")
-    log: bool = setting(False, "draw log10 of the metric (values clamped to 1e-12 first)", label="Log scale (log10)")
-    zmax: float | None = setting(None, "clamp values above this, in the metric's units", metavar="Z",
-                                 label="Clamp above")
-    zscale: float = setting(1.0, "multiply the displayed height", min=0.0, metavar="S", label="Z scale")
+    # The same names as the app's DisplaySettings; the flags' earlier names still work.
+    log_scale: bool = setting(False, "draw log10 of the metric (values clamped to 1e-12 first)",
+                              label="Log scale (log10)", old_flags=("--log",))
+    clamp_max: float | None = setting(None, "clamp values above this, in the metric's units", metavar="Z",
+                                      label="Clamp above", old_flags=("--zmax",))
+    z_scale: float = setting(1.0, "multiply the displayed height", min=0.0, metavar="S", label="Z scale",
+                             old_flags=("--zscale",))
     size: tuple[int, int] = setting((1024, 768), "PNG width x height", check=_size, parse=lambda t: parse_size(t),
                                     metavar="WxH", label="Size (pixels)")
     colormap: str = setting("viridis", "matplotlib colour map name (PNG)", check=_colormap, metavar="NAME",
@@ -67,7 +70,7 @@ class ExportOptions(Settings):
     )
 
     def check_combinations(self) -> None:
-        check_height_options(self.log, self.zmax, self.zscale)
+        check_height_options(self.log_scale, self.clamp_max, self.z_scale)
 
     def output_format(self, out: Path) -> str:
         """The format to write: the one asked for, else the file's suffix; they must agree."""

@@ -35,7 +35,7 @@ class Picture:
 
 def export_rule(options: ExportOptions) -> HeightRule:
     """The height/colour rule of an export's options (the app builds the same from its settings)."""
-    return HeightRule(log=options.log, zmax=options.zmax, zscale=options.zscale,
+    return HeightRule(log_scale=options.log_scale, clamp_max=options.clamp_max, z_scale=options.z_scale,
                       color_range=getattr(options, "color_range", None), contours=options.contours,
                       levels=tuple(getattr(options, "levels", ()) or ()))
 
@@ -49,7 +49,7 @@ def _use_headless_gl() -> None:
 def surface_picture(surface: Surface, options: ExportOptions) -> tuple[object, Picture]:
     """The mesh to draw (heights by the shared rule) and what it shows."""
     rule = export_rule(options)
-    mesh = to_polydata(surface, options.metric, log=options.log, zmax=options.zmax)
+    mesh = to_polydata(surface, options.metric, log=options.log_scale, zmax=options.clamp_max)
     if mesh.n_cells == 0:
         raise DataError(f"{surface_label(surface)}: no drawable cell of {options.metric} (too few computed points)")
     shown = rule.shown(metric_values(surface, options.metric))
@@ -67,7 +67,7 @@ def surface_picture(surface: Surface, options: ExportOptions) -> tuple[object, P
 
 def render_surface_png(surface: Surface, out: Path, options: ExportOptions) -> Picture:
     """A lit, colour-mapped 3D view of a 2D surface with contour lines, saved to ``out``."""
-    metric, log, size = options.metric, options.log, options.size
+    metric, log, size = options.metric, options.log_scale, options.size
     _use_headless_gl()
     import pyvista as pv
 
@@ -155,7 +155,7 @@ def _heights_at(surface: Surface, z: np.ndarray, points: np.ndarray) -> np.ndarr
 
 def render_curve_png(surface: Surface, out: Path, options: ExportOptions) -> None:
     """A 1D curve (with its ± std band when averaged) as a line plot saved to ``out``."""
-    metric, log, zmax, zscale = options.metric, options.log, options.zmax, options.zscale
+    metric, log, zmax, zscale = options.metric, options.log_scale, options.clamp_max, options.z_scale
     size, colormap = options.size, options.colormap
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg

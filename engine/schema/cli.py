@@ -68,12 +68,15 @@ def add_options(parser: argparse.ArgumentParser | Any, cls: type, exclude: Seque
         untypeable = typing.get_origin(s.base) is dict and "parse" not in s.meta
         if s.is_section or untypeable or s.name in exclude or not s.meta.get("cli", True):
             continue
-        common = {"dest": s.name, "default": argparse.SUPPRESS, "help": _cli_help(s)}
+        common = {"dest": s.name, "default": argparse.SUPPRESS}
         if s.base is bool:
             action = "store_true" if s.default() is False else argparse.BooleanOptionalAction
-            parser.add_argument(flag_of(s), action=action, **common)
-            continue
-        parser.add_argument(flag_of(s), metavar=_metavar(s), **common)
+            kind = {"action": action}
+        else:
+            kind = {"metavar": _metavar(s)}
+        parser.add_argument(flag_of(s), help=_cli_help(s), **kind, **common)
+        for old in s.meta.get("old_flags", ()):
+            parser.add_argument(old, help=argparse.SUPPRESS, **kind, **common)
 
 
 def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:

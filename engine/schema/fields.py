@@ -31,18 +31,20 @@ def setting(
     metavar: str | None = None,
     parse: Callable[[str], Any] | None = None,
     cli: bool = True,
+    old_flags: Sequence[str] = (),
 ) -> Any:
     """A dataclass field whose rules live in its metadata.
 
     ``check(value)`` may normalise the value (returns it) or refuse it by raising
     ``ValueError("what is allowed")``; ``key`` is the name in TOML/attrs when it differs from
     the attribute; ``parse`` turns command-line text into a value; ``cli=False`` keeps it off
-    the command line; ``label`` is the form's label.
+    the command line; ``label`` is the form's label; ``old_flags`` are earlier names of the flag,
+    still accepted (hidden from the help) so that scripts keep working.
     """
     rules = {"help": help, "choices": tuple(choices) if choices is not None else None, "min": min, "max": max,
              "applies": applies, "check": check, "toml_key": key, "label": label, "flag": flag,
-             "metavar": metavar, "parse": parse}
-    meta = {k: v for k, v in rules.items() if v not in (None, "")}
+             "metavar": metavar, "parse": parse, "old_flags": tuple(old_flags)}
+    meta = {k: v for k, v in rules.items() if v not in (None, "", ())}
     if not cli:
         meta["cli"] = False
     if factory is not None:

@@ -93,7 +93,7 @@ def surface_pictures(items: Sequence[tuple[str, Surface]], metric: str, log: boo
     from engine.export.options import ExportOptions
     from engine.export.render import render_surface_png
 
-    options = ExportOptions(format="png", metric=metric, log=log, size=size, contours=10, color_range=limits)
+    options = ExportOptions(format="png", metric=metric, log_scale=log, size=size, contours=10, color_range=limits)
     pictures = []
     with tempfile.TemporaryDirectory() as tmp:
         for k, (name, surface) in enumerate(items):
