@@ -157,3 +157,23 @@ def test_a_generated_form_edits_optional_choices_and_pairs(qtbot):
     assert caught.value.key == "size" and "a list of 2 integers" in str(caught.value)
     form.set_settings(ExportOptions(format="csv"))
     assert form.settings().format == "csv" and form.settings().size == (1024, 768)
+
+
+def test_a_new_flatness_option_reaches_the_analysis_form_and_the_cli(qtbot):
+    from app.panels.analysis_panel import AnalysisPanel
+    from app.worker import JobRunner
+
+    extended = _with_field(FlatnessOptions, "note", str, setting("", "a note kept with the report", label="Note"))
+    parser = argparse.ArgumentParser()
+    add_options(parser, extended)
+    assert "--note TEXT" in parser.format_help()
+    runner = JobRunner()
+    panel = AnalysisPanel(runner, options_type=extended)
+    qtbot.addWidget(panel)
+    shown = {panel.form_layout.labelForField(editor).text() for editor in panel.editors.values()}
+    assert {"Note", "Seed", "Radius"} <= shown  # every declared field but the surface file has a row
+    panel.editors["note"].setText("typed in the app")
+    panel.editors["subset"].setValue(123)
+    options = panel.options()
+    assert options.note == "typed in the app" and options.subset == 123 and options.surface is None
+    runner.shutdown()

@@ -18,72 +18,37 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from app.forms import SettingsBinding, field_label
 from app.worker import Job, JobError, JobRunner, JobState
 from engine.analysis.convexity import convexity_ratio, has_eigenvalues
 from engine.analysis.options import FlatnessOptions
 from engine.analysis.sublevel import sublevel_labels
 from engine.errors import ConfigError
 from engine.events import CancelToken, EventSink, ProgressEvent
-from engine.schema import setting_named
+from engine.schema import settings_of
 from engine.storage.surface_file import Surface
 
-FIELDS = ("checkpoint", "split", "subset", "curvature", "top_k", "trace_samples", "density", "density_steps",
-          "density_runs", "per_layer", "ignore_biasbn", "epsilon", "sharpness_steps", "perturbation_radius",
-          "perturbations", "level", "relative_level")
+CHOSEN_ELSEWHERE = ("surface",)  # the Surface… button picks it
 PANEL_DEFAULTS = {"subset": 500}  # a first look in well under a minute on a CPU
 CONVEXITY_MAP = "viridis"
 LEVEL_PEN = pg.mkPen("#ff2d95", width=2.5)
 
 
-def _editor(name: str) -> QWidget:
-    """An editor for one FlatnessOptions field, from its declaration (type, choices, minimum, help)."""
-    s = setting_named(FlatnessOptions, name)
-    default = PANEL_DEFAULTS.get(name, s.default())
-    if s.choices is not None:
-        widget: QWidget = QComboBox()
-        widget.addItems([str(c) for c in s.choices])
-        widget.setCurrentText(str(default))
-    elif s.base is bool:
-        widget = QCheckBox()
-        widget.setChecked(bool(default))
-    elif s.base is int:
-        widget = QSpinBox()
-        widget.setRange(int(s.meta.get("min", 0)), 10**9)
-        widget.setValue(int(default))
-    else:
-        widget = QLineEdit("" if default is None else str(default))
-    widget.setObjectName(f"analysis_{name}")
-    widget.setToolTip(s.help)
-    return widget
-
-
-def _value(widget: QWidget) -> Any:
-    if isinstance(widget, QComboBox):
-        return widget.currentText()
-    if isinstance(widget, QCheckBox):
-        return widget.isChecked()
-    if isinstance(widget, QSpinBox):
-        return widget.value()
-    return widget.text().strip()
-
-
 class AnalysisPanel(QWidget):
     """Pick a run (and a surface), Analyse: the numbers, the density plot and the overlays."""
 
-    def __init__(self, worker: JobRunner, views: Any | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, worker: JobRunner, views: Any | None = None, parent: QWidget | None = None,
+                 options_type: type = FlatnessOptions) -> None:
         super().__init__(parent)
         self.worker, self.views = worker, views
         self.run_path: Path | None = None
@@ -91,14 +56,9 @@ class AnalysisPanel(QWidget):
         self.job: Job | None = None
         self.report: dict[str, Any] = {}
         self.shown_surface: Surface | None = None
-        self.editors = {name: _editor(name) for name in FIELDS}
         layout = QVBoxLayout(self)
         layout.addLayout(self._file_rows())
-        form = QFormLayout()
-        for name, editor in self.editors.items():
-            label = setting_named(FlatnessOptions, name).meta.get("label") or name.replace("_", " ").capitalize()
-            form.addRow(label, editor)
-        layout.addLayout(form)
+        layout.addLayout(self._form(options_type))
         layout.addLayout(self._buttons())
         self.progress = QProgressBar()
         self.status = QLabel("Choose a run file, then Analyse.")
@@ -128,6 +88,18 @@ class AnalysisPanel(QWidget):
             views.surface_shown.connect(self.surface_shown)
 
     # ---- layout -----------------------------------------------------------------------
+    def _form(self, options_type: type = FlatnessOptions) -> QFormLayout:
+        """One generated editor (app.forms) per declared field of ``options_type``, in declaration order."""
+        self.options_type = options_type
+        self.binding = SettingsBinding(self, options_type)
+        form = self.form_layout = QFormLayout()
+        for s in settings_of(options_type):
+            if s.name not in CHOSEN_ELSEWHERE:
+                form.addRow(field_label(s), self.binding.add_editor(s))
+        self.binding.load(options_type(**PANEL_DEFAULTS))
+        self.editors = self.binding.widgets
+        return form
+
     def _file_rows(self) -> QFormLayout:
         rows = QFormLayout()
         self.run_label, self.surface_label = QLabel("no run chosen"), QLabel("none (optional)")
@@ -194,16 +166,10 @@ class AnalysisPanel(QWidget):
         self.surface_path = Path(path) if path else None
         self.surface_label.setText(self.surface_path.name if self.surface_path else "none (optional)")
 
-    def options(self) -> FlatnessOptions:
+    def options(self) -> Any:
         """The form's options (ConfigError naming the field when one is refused)."""
-        values = {name: _value(editor) for name, editor in self.editors.items()}
-        values["level"] = float(values["level"]) if values["level"] not in ("", None) else None
-        for name in ("epsilon", "perturbation_radius"):
-            try:
-                values[name] = float(values[name])
-            except ValueError:
-                raise ConfigError(name, values[name], "a number", FlatnessOptions.SOURCE) from None
-        return FlatnessOptions(**values, surface=str(self.surface_path) if self.surface_path else None)
+        surface = str(self.surface_path) if self.surface_path else None
+        return self.options_type(**self.binding.values(), surface=surface)
 
     # ---- the job ----------------------------------------------------------------------
     def start(self) -> Job | None:
