@@ -384,3 +384,25 @@ def test_app_cancels_the_study_job_and_keeps_finished_work(study_window, tiny_st
     assert window.job.state.name == "CANCELLED"
     assert (copy / "unbiased" / "surface.h5").stat().st_mtime_ns == kept
     assert window.actions_by_name["run"].isEnabled() and not window.progress.isVisible()
+
+
+def test_torchrun_processes_share_the_variants_and_the_last_writes_the_report(tmp_path: Path) -> None:
+    """Two processes as torchrun starts them (RANK, WORLD_SIZE, ...): each runs every 2nd variant of
+    the same folder; the record holds both, and whichever finishes last writes summary and report."""
+    study_file, out = _write(tmp_path, TINY), tmp_path / "out"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": "29555", "OMP_NUM_THREADS": "1"}
+    processes = [subprocess.Popen([sys.executable, "-m", "engine.cli", "study", str(study_file), "--out", str(out)],
+                                  cwd=root, env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for rank in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert "process 0 of 2: variants unbiased" in outputs[0] and "process 1 of 2: variants mislabel-30" in outputs[1]
+    assert "mislabel-30:" not in outputs[0] and "unbiased:" not in outputs[1]  # each ran only its own share
+    assert sum("report:" in text for text in outputs) >= 1
+    record = json.loads((out / "study.json").read_text())
+    assert {name: sorted(entry["steps"]) for name, entry in record["variants"].items()} == {
+        name: sorted(["train", "surface", "curves", "flatness"]) for name in VARIANTS}
+    assert set(_rows(out)) == set(VARIANTS) and (out / "report.html").is_file()

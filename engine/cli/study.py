@@ -74,18 +74,32 @@ def _check_variants(study, names: list[str] | None) -> None:
 
 def _run(study, args: argparse.Namespace) -> int:
     from engine.cli.progress import ProgressPrinter
+    from engine.landscape.distribution.distributed import world_from_env
     from engine.study import run_study, write_report, write_summary
+    from engine.study.processes import device_of_process, fitted_to_process, share_of_process, study_finished
+    from engine.study.record import locked
 
     began = time.perf_counter()
     failed: dict[str, str] = {}
+    world = None if args.report_only else world_from_env()  # one of several processes started by torchrun
+    variants, device, mine = args.variant, args.device, study
+    if world is not None:
+        variants = share_of_process(study, args.variant, world)
+        mine, device = fitted_to_process(study, world), device_of_process(args.device, world)
+        print(f"process {world.rank} of {world.size}: variants {', '.join(variants) or '(none)'}", flush=True)
     if not args.report_only:
-        outcome = run_study(study, args.out, device=args.device, on_event=ProgressPrinter(), variants=args.variant)
+        outcome = run_study(mine, args.out, device=device, on_event=ProgressPrinter(), variants=variants)
         failed = outcome.failed
         print(f"study {study.name}: {len(outcome.ran)} steps computed, {len(outcome.skipped)} already done, "
               f"{len(failed)} variants failed", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = write_summary(study, args.out)
-    report = write_report(study, args.out)
+    with locked(args.out):  # other processes of the same study may finish at the same moment
+        if world is not None and not study_finished(study, args.out, args.variant):
+            print("other processes are still running variants: the last one to finish writes the report "
+                  f"(or run: losslab study {args.study} --out {args.out} --report-only)")
+            return 1 if failed else 0
+        summary = write_summary(study, args.out)
+        report = write_report(study, args.out)
     print(f"summary: {summary}\nreport:  {report}\nwall time {time.perf_counter() - began:.0f} s")
     for name, message in failed.items():
         print(f"losslab: variant {name} failed at {message}")

@@ -78,7 +78,7 @@ class StudyRecord:
         """Merge this process's variants into the file: other processes may be running other
         variants of the same study (``--variant``), so their entries are re-read, never overwritten."""
         path = self.folder / RECORD
-        with _locked(self.folder):
+        with locked(self.folder):
             current = read_record(self.folder) or {}
             merged = {**current.get("variants", {}), **self._touched()}
             self.data["variants"] = {**self.data["variants"], **merged}
@@ -89,7 +89,7 @@ class StudyRecord:
 
 
 @contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def locked(folder: Path) -> Iterator[None]:
     """An exclusive lock on ``folder/study.json.lock`` (released by the OS if the process dies)."""
     if fcntl is None:
         yield
