@@ -122,18 +122,8 @@ class WorkspaceView(QSplitter):
         self.workspace = workspace
         self.scene = MultiSurfaceView()
         self.curves = Curve1DView()
-        self.curves.legend.setVisible(False)  # one entry per metric and run would cover the curves
-        self.key = QLabel()
-        self.key.setObjectName("workspace_curve_key")
-        self.key.setWordWrap(True)
-        curve_box = QWidget()
-        box = QVBoxLayout(curve_box)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(self.key)
-        box.addWidget(self.curves, 1)
-        self.curve_box = curve_box
         self.addWidget(self.scene)
-        self.addWidget(curve_box)
+        self.addWidget(self.curves)
         self.setStretchFactor(0, 3)
         self.setStretchFactor(1, 2)
         self.setSizes([600, 400])
@@ -152,15 +142,7 @@ class WorkspaceView(QSplitter):
             self.curves.add_surface(ws.surfaces[item.path], item.name)
         if not curves:
             self.curves.clear()
-        self.curves.legend.setVisible(False)
-        self.key.setText(curve_key(curves))
-        self.curve_box.setVisible(bool(curves))
-
-
-def curve_key(items: list[WorkspaceItem]) -> str:
-    """The curves' legend above the plots: one colour per run, the line style per split."""
-    names = " ".join(f'<span style="color:{i.colour}">■</span>&nbsp;{i.name}&nbsp;&nbsp;' for i in items)
-    return f"{names}<br><span style='color:#505050'>solid: train · dashed: test</span>" if items else ""
+        self.curves.setVisible(bool(curves))
 
 
 def swatch(colour: str) -> QIcon:

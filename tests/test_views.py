@@ -298,7 +298,8 @@ def test_curve_view_overlays_curves_with_spread(show) -> None:
     view.add_surface(other, "no skip")
     image = grab(window, "curves")
     assert colours(image) > 20
-    assert len(view.legend.items) == 4
+    key = view.key.text()  # every curve named in its colour, the line styles and the band explained
+    assert "skip" in key and "no skip" in key and "dashed: test" in key and "band" in key
     bands = [i for i in view.loss_plot.items if isinstance(i, pg.FillBetweenItem)]
     assert len(bands) == 1
     view.apply_settings(DisplaySettings(log_scale=True))

@@ -81,7 +81,7 @@ def test_surfaces_share_one_scene_and_curves_one_plot(window, files, qtbot):
     curves = w.workspace.view.curves
     assert list(curves.curves) == ["line-a", "line-b"]
     assert curves.colours == {"line-a": colours["line-a"], "line-b": colours["line-b"]}
-    key = w.workspace.view.key.text()
+    key = w.workspace.view.curves.key.text()
     assert colours["line-a"] in key and "line-b" in key and "dashed: test" in key
 
     w.workspace.dock.layout_choice.setCurrentText("stacked")
@@ -93,7 +93,7 @@ def test_surfaces_share_one_scene_and_curves_one_plot(window, files, qtbot):
     qtbot.waitUntil(lambda: len(x_bounds(w)) == 1, timeout=5000)
     tree.topLevelItem(3).setText(0, "seed 2")  # rename line-b
     qtbot.waitUntil(lambda: list(curves.curves) == ["line-a", "seed 2"], timeout=5000)
-    assert "seed 2" in w.workspace.view.key.text()
+    assert "seed 2" in w.workspace.view.curves.key.text()
     tree.topLevelItem(2).setSelected(True)
     w.workspace.dock._close_selected()
     assert [r[0] for r in tree_rows(w)] == ["plane-a", "plane-b", "seed 2"]

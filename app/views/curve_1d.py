@@ -1,6 +1,6 @@
 """1D surfaces as curves: loss above, accuracy below, sharing the α axis.
 
-Several surfaces can be overlaid (one colour each, listed in the legend); averaged curves
+Several surfaces can be overlaid (one colour each, named in the key above the plots); averaged curves
 (a surface with ``std`` arrays) get a mean ± one standard deviation band.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.display import DisplaySettings
 from app.display_data import probe
@@ -42,6 +42,15 @@ def log_ticks(values: np.ndarray) -> list[list[tuple[float, str]]] | None:
     return [[(float(np.log10(t)), f"{t:g}") for t in ticks]]
 
 
+def curve_key(colours: dict[str, str], spread: bool) -> str:
+    """The key above the plots: one colour per curve, the line style per split, the band if any."""
+    if not colours:
+        return ""
+    names = "&nbsp;&nbsp; ".join(f'<span style="color:{c}">■</span>&nbsp;{n}' for n, c in colours.items())
+    styles = "solid: train · dashed: test" + (" · band: ± 1 std over directions" if spread else "")
+    return f"{names}<br><span style='color:#505050'>{styles}</span>"
+
+
 class Curve1DView(QWidget):
     """Loss and accuracy against α for one or more 1D surfaces."""
 
@@ -68,11 +77,15 @@ class Curve1DView(QWidget):
                        for _ in range(2)]
         for line in self.probes:
             line.setVisible(False)  # until the mouse is over a plot
-        self.legend = self.loss_plot.addLegend(labelTextColor="#202020", brush=pg.mkBrush(255, 255, 255, 200))
-        self.legend.anchor(itemPos=(0.5, 0), parentPos=(0.5, 0), offset=(0, 5))  # loss valleys leave it free
+        # The key sits above the plots, not in them: a legend inside covered the curves' peaks.
+        self.key = QLabel()
+        self.key.setObjectName("curve_key")
+        self.key.setWordWrap(True)
+        self.key.setTextFormat(Qt.TextFormat.RichText)
         self.info = ElidedLabel("Open or compute a 1D surface to see its curves here.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.key)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.info)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_move)
@@ -112,15 +125,15 @@ class Curve1DView(QWidget):
     def _redraw(self) -> None:
         for plot in (self.loss_plot, self.acc_plot):
             plot.clear()
-        self.legend.clear()
         for plot, line in zip((self.loss_plot, self.acc_plot), self.probes):
             plot.addItem(line, ignoreBounds=True)
         self.loss_plot.setLogMode(y=self.settings.log_scale)
+        shown = {}
         for k, (name, curve) in enumerate(self.curves.items()):
-            colour = self.colours.get(name, PALETTE[k % len(PALETTE)])
+            colour = shown[name] = self.colours.get(name, PALETTE[k % len(PALETTE)])
             for metric, values in curve.values.items():
-                label = f"{name}: {metric}" if len(self.curves) > 1 else metric
-                self._draw(curve, metric, values, colour, label)
+                self._draw(curve, metric, values, colour)
+        self.key.setText(curve_key(shown, any(c.std for c in self.curves.values())))
         self.loss_plot.getAxis("left").setTicks(log_ticks(self._loss_values()) if self.settings.log_scale else None)
         if self.curves:
             total = sum(c.values[m].size for c in self.curves.values() for m in c.values)
@@ -131,7 +144,7 @@ class Curve1DView(QWidget):
         arrays = [v.ravel() for c in self.curves.values() for m, v in c.values.items() if not is_accuracy(m)]
         return np.concatenate(arrays) if arrays else np.empty(0)
 
-    def _draw(self, curve: Surface, metric: str, values: np.ndarray, colour: str, label: str) -> None:
+    def _draw(self, curve: Surface, metric: str, values: np.ndarray, colour: str) -> None:
         acc = is_accuracy(metric)
         plot = self.acc_plot if acc else self.loss_plot
         style = Qt.PenStyle.DashLine if "test" in metric else Qt.PenStyle.SolidLine
@@ -146,10 +159,7 @@ class Curve1DView(QWidget):
             band = [pg.PlotCurveItem(curve.x, edge, pen=None) for edge in (low, high)]
             fill = pg.FillBetweenItem(*band, brush=pg.mkBrush(colour + "40"))
             plot.addItem(fill)
-        item = plot.plot(curve.x, mean, pen=pg.mkPen(colour, width=2, style=style), connect="finite",
-                         name=label if not acc else None)
-        if acc:  # accuracy curves are listed in the loss plot's legend, which holds all entries
-            self.legend.addItem(item, label)
+        plot.plot(curve.x, mean, pen=pg.mkPen(colour, width=2, style=style), connect="finite")
 
     def _on_mouse_move(self, pos) -> None:
         if not self.curves:
