@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressD
 from app.export_dialog import MOVIES, PICTURES, ExportSpec, ask_export
 from app.file_kinds import OPEN_FILTER, SURFACE_FILTER, classify_file
 from app.panels.connect_dialog import show_connect_dialog
+from app.panels.study_panel import open_study_folder
 from app.view_export import write_movie, write_picture
 from app.worker import describe_error
 from engine.errors import LossLabError
@@ -53,7 +54,7 @@ class FileActions(QObject):
                 raise LossLabError(f"{path}: opened, but some files are missing:\n" + "\n".join(problems))
             return "project"
         kind = classify_file(path)
-        if kind in ("run", "surface"):
+        if kind in ("run", "surface", "study"):
             self.w.workspace.add(path)
         if kind == "experiment":
             if not self.w.experiment.load_toml(path):
@@ -61,6 +62,8 @@ class FileActions(QObject):
             self.w.show_panel("experiment")
         elif kind == "curve":
             show_connect_dialog(self.w).open_file(path)
+        elif kind == "study":
+            open_study_folder(self.w, self.w.worker, Path(path).parent)
         elif kind == "run":
             self.w.training.show_run(path)
             self.w.surface.add_run(str(path))

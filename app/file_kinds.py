@@ -9,10 +9,11 @@ import h5py
 from engine.errors import LossLabError, RunFileError
 from engine.landscape.directions.curve import CURVE_FORMAT
 from engine.storage.runfile import RUN_FORMAT
+from engine.study.record import RECORD, read_record
 
 SURFACE_FILTER = "Run or surface (*.h5 *.hdf5)"
-OPEN_FILTER = ";;".join(["LossLab files (*.h5 *.hdf5 *.toml *.losslab.json)", SURFACE_FILTER, "Experiment (*.toml)",
-                         "All files (*)"])
+OPEN_FILTER = ";;".join(["LossLab files (*.h5 *.hdf5 *.toml *.losslab.json study.json)", SURFACE_FILTER,
+                         "Experiment (*.toml)", "Study folder (study.json)", "All files (*)"])
 
 
 # HDF5's own wording (what h5py raises) -> what it means to the person opening the file.
@@ -31,8 +32,8 @@ def hdf5_reason(exc: OSError) -> str:
 
 
 def classify_file(path: str | Path) -> str:
-    """``"experiment"`` for .toml, ``"run"`` for a LossLab run file, ``"curve"`` for a curve file of
-    Connect two runs, else ``"surface"`` for HDF5.
+    """``"experiment"`` for .toml, ``"study"`` for a study folder's ``study.json``, ``"run"`` for a
+    LossLab run file, ``"curve"`` for a curve file of Connect two runs, else ``"surface"`` for HDF5.
 
     Surface files (LossLab's and loss-landscape's) are told apart by the surface reader itself.
     """
@@ -41,6 +42,10 @@ def classify_file(path: str | Path) -> str:
         raise LossLabError(f"'{path}': file not found")
     if path.suffix.lower() == ".toml":
         return "experiment"
+    if path.suffix.lower() == ".json":
+        if read_record(path.parent) is None or path.name != RECORD:
+            raise RunFileError(f"'{path}': not a study record (a study folder's {RECORD}, written by losslab study)")
+        return "study"
     try:
         with h5py.File(path, "r") as f:
             fmt = f.attrs.get("format", "")

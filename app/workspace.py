@@ -1,4 +1,4 @@
-"""The workspace: every run, surface and 1D curve opened or computed in this session, in one list.
+"""The workspace: every run, surface, 1D curve and study opened or computed in this session, in one list.
 
 Modelled on napari's layer list and ParaView's pipeline browser: each item has a visibility
 check box, a colour, an editable name, and can be closed; "Compare selected" puts 2 to 4
@@ -38,7 +38,7 @@ from engine.storage.surface_file import Surface, load_surface
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-KINDS = ("run", "surface", "curve")
+KINDS = ("run", "surface", "curve", "study")
 
 
 @dataclass
@@ -46,7 +46,7 @@ class WorkspaceItem:
     """One entry of the workspace (what the project file stores of it)."""
 
     path: str
-    kind: str  # one of KINDS; a 1D surface is a "curve"
+    kind: str  # one of KINDS; a 1D surface is a "curve", a study folder's study.json a "study"
     name: str
     colour: str
     visible: bool = True
@@ -71,13 +71,14 @@ class Workspace(QObject):
         return next((i for i in self.items if i.path == key), None)
 
     def add_file(self, path: str | Path, name: str = "", colour: str = "", visible: bool = True) -> WorkspaceItem:
-        """Add a run or surface file (again: the existing item); raises LossLabError for other files."""
+        """Add a run, surface or study (again: the existing item); raises LossLabError for other files."""
         existing = self.find(path)
         if existing is not None:
             return existing
         kind = classify_file(path)
-        if kind not in ("run", "surface"):
-            raise ConfigError("file", str(path), "a run or surface file (.h5)", "workspace")
+        if kind not in ("run", "surface", "study"):
+            raise ConfigError("file", str(path), "a run or surface file (.h5) or a study folder's study.json",
+                              "workspace")
         key = str(Path(path).resolve())
         if kind == "surface":
             surface = load_surface(key)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, LossLabError
 from engine.study import bundled_studies, load_study, run_study, write_report, write_summary
 
 TINY = """
@@ -406,3 +406,39 @@ def test_torchrun_processes_share_the_variants_and_the_last_writes_the_report(tm
     assert {name: sorted(entry["steps"]) for name, entry in record["variants"].items()} == {
         name: sorted(["train", "surface", "curves", "flatness"]) for name in VARIANTS}
     assert set(_rows(out)) == set(VARIANTS) and (out / "report.html").is_file()
+
+
+def test_a_study_folder_is_a_row_of_the_workspace(qtbot, tiny_study, tmp_path: Path) -> None:
+    """Opening a study folder's study.json (menu, recent list, command line) shows the study window
+    and lists the study in the workspace; double-clicking the row raises the same window; the
+    project file keeps it."""
+    from PySide6.QtCore import Qt
+
+    from app.main_window import MainWindow
+    from app.panels.study_panel import StudyWindow
+    from app.settings import AppSettings
+
+    window = MainWindow(settings=AppSettings(tmp_path / "settings.ini"), restore_layout=False)
+    qtbot.addWidget(window)
+    window.show()
+    record = tiny_study[1] / "study.json"
+    assert window.open_file(record) == "study"
+    studies = [w for w in window.findChildren(StudyWindow) if w.isVisible()]
+    assert len(studies) == 1 and studies[0].proxy.rowCount() == len(VARIANTS)
+    tree = window.workspace.dock.tree
+    assert (tree.topLevelItem(0).text(0), tree.topLevelItem(0).text(1)) == ("study", "study")
+    tree.itemDoubleClicked.emit(tree.topLevelItem(0), 0)  # the row opens the same window again
+    assert len([w for w in window.findChildren(StudyWindow) if w.isVisible()]) == 1
+    assert tree.topLevelItemCount() == 1
+    saved = window.workspace.save_project(tmp_path / "session")
+    again = MainWindow(settings=AppSettings(tmp_path / "again.ini"), restore_layout=False)
+    qtbot.addWidget(again)
+    assert again.open_file(saved) == "project"
+    assert [(i.kind, i.path) for i in again.workspace.model.items] == [("study", str(record.resolve()))]
+    assert tree.topLevelItem(0).checkState(0) == Qt.CheckState.Checked
+    for w in (*window.findChildren(StudyWindow), *again.findChildren(StudyWindow)):
+        w.close()
+    other = tmp_path / "notes.json"
+    other.write_text('{"hello": 1}')
+    with pytest.raises(LossLabError, match="notes.json': not a study record"):
+        window.open_file(other, interactive=False)

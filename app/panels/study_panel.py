@@ -34,7 +34,7 @@ from app.worker import Job, JobError, JobRunner
 from engine.errors import ConfigError, LossLabError
 from engine.events import CancelToken, EventSink, ProgressEvent
 from engine.study import StudyConfig, load_study, run_study, step_file, summary_columns, summary_rows, write_summary
-from engine.study.record import read_record
+from engine.study.record import RECORD, read_record
 
 
 def study_of_folder(folder: Path) -> StudyConfig:
@@ -220,20 +220,41 @@ def open_study_dialog(window: QMainWindow, runner: JobRunner) -> StudyWindow | N
         return None
     try:
         if path.endswith(".json"):
-            study, folder = study_of_folder(Path(path).parent), Path(path).parent
-        else:
-            study = load_study(path)
-            chosen = QFileDialog.getExistingDirectory(window, f"Folder for study {study.name}'s results")
-            if not chosen:
-                return None
-            folder = Path(chosen)
+            return open_study_folder(window, runner, Path(path).parent)
+        study = load_study(path)
+        chosen = QFileDialog.getExistingDirectory(window, f"Folder for study {study.name}'s results")
+        if not chosen:
+            return None
+        folder = Path(chosen)
     except LossLabError as exc:
         QMessageBox.warning(window, "Cannot open study", str(exc))
         return None
     study_window = StudyWindow(runner, window)
     study_window.open(study, folder)
     study_window.show()
+    _join_workspace(window, folder)
     return study_window
+
+
+def open_study_folder(window: QMainWindow, runner: JobRunner, folder: Path) -> StudyWindow:
+    """Show the study in ``folder`` (its study.json), raising its window if one is open, and list
+    it in the window's workspace."""
+    folder = Path(folder).resolve()
+    shown = next((w for w in window.findChildren(StudyWindow) if w.isVisible() and w.folder == folder), None)
+    if shown is None:
+        shown = StudyWindow(runner, window)
+        shown.open_folder(folder)
+    shown.show()
+    shown.raise_()
+    _join_workspace(window, folder)
+    return shown
+
+
+def _join_workspace(window: QMainWindow, folder: Path) -> None:
+    """A study with a record is one row of the workspace (double-click opens it again)."""
+    record = Path(folder) / RECORD
+    if record.is_file() and hasattr(window, "workspace"):
+        window.workspace.add(record)
 
 
 def install_study_action(window: QMainWindow, runner: JobRunner) -> QAction:
