@@ -34,6 +34,7 @@ from app.views.curve_1d import PALETTE, Curve1DView
 from app.views.multi_scene import LAYOUTS, MultiSurfaceView, SceneEntry
 from engine.errors import ConfigError, LossLabError
 from engine.storage.surface_file import Surface, load_surface
+from engine.study.record import read_record
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -53,6 +54,14 @@ class WorkspaceItem:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def default_name(path: Path, kind: str) -> str:
+    """The file's stem; for a study, its name and folder (every study record is "study.json")."""
+    if kind != "study":
+        return path.stem
+    record = read_record(path.parent) or {}
+    return f"{record.get('study', 'study')} ({path.parent.name})"
 
 
 class Workspace(QObject):
@@ -84,7 +93,7 @@ class Workspace(QObject):
             surface = load_surface(key)
             self.surfaces[key] = surface
             kind = "surface" if surface.is_2d else "curve"
-        item = WorkspaceItem(key, kind, name or Path(key).stem, colour or self._next_colour(), visible)
+        item = WorkspaceItem(key, kind, name or default_name(Path(key), kind), colour or self._next_colour(), visible)
         self.items.append(item)
         self.changed.emit()
         return item

@@ -426,7 +426,7 @@ def test_a_study_folder_is_a_row_of_the_workspace(qtbot, tiny_study, tmp_path: P
     studies = [w for w in window.findChildren(StudyWindow) if w.isVisible()]
     assert len(studies) == 1 and studies[0].proxy.rowCount() == len(VARIANTS)
     tree = window.workspace.dock.tree
-    assert (tree.topLevelItem(0).text(0), tree.topLevelItem(0).text(1)) == ("study", "study")
+    assert (tree.topLevelItem(0).text(0), tree.topLevelItem(0).text(1)) == ("tiny (out)", "study")
     tree.itemDoubleClicked.emit(tree.topLevelItem(0), 0)  # the row opens the same window again
     assert len([w for w in window.findChildren(StudyWindow) if w.isVisible()]) == 1
     assert tree.topLevelItemCount() == 1
