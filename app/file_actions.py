@@ -54,7 +54,7 @@ class FileActions(QObject):
                 raise LossLabError(f"{path}: opened, but some files are missing:\n" + "\n".join(problems))
             return "project"
         kind = classify_file(path)
-        if kind in ("run", "surface", "study"):
+        if kind in ("run", "surface"):  # a study joins the workspace when its window opens
             self.w.workspace.add(path)
         if kind == "experiment":
             if not self.w.experiment.load_toml(path):

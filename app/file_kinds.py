@@ -43,7 +43,7 @@ def classify_file(path: str | Path) -> str:
     if path.suffix.lower() == ".toml":
         return "experiment"
     if path.suffix.lower() == ".json":
-        if read_record(path.parent) is None or path.name != RECORD:
+        if path.name != RECORD or read_record(path.parent) is None:
             raise RunFileError(f"'{path}': not a study record (a study folder's {RECORD}, written by losslab study)")
         return "study"
     try:
