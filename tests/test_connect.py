@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
+from progress_lines import epoch_at_least, start_with_stderr, wait_for_line
 from torch import nn
 
 from engine.config import from_dict
@@ -156,25 +156,19 @@ def test_nets_without_batch_norm_skip_the_re_estimation(runs, curve, tmp_path):
         np.testing.assert_array_equal(off.values[path]["train_loss"], curve.values[path]["train_loss"])
 
 
-def _epochs_done(path: Path) -> int:
-    try:
-        with h5py.File(path, "r") as f:
-            return int(f.attrs["epochs_done"])
-    except (OSError, KeyError):
-        return 0
-
-
 @pytest.mark.slow  # two fresh Python processes importing torch
 def test_kill_9_during_connect_resumes_to_the_same_result(runs, tmp_path):
     out = tmp_path / "killed.h5"
     flags = ["--epochs", "12", "--batch-size", "4", "--t", "0:1:5", "--ensemble", "0"]
     command = [sys.executable, "-m", "engine.cli", "connect", str(runs[0]), str(runs[1]), "--out", str(out), *flags]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and _epochs_done(out) < 2 and proc.poll() is None:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc, lines = start_with_stderr(command, ROOT)
+    try:
+        wait_for_line(lines, epoch_at_least(2, prefix="curve epoch"))
+        assert proc.poll() is None, "the curve training ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
     stopped = load_curve(out)
     assert 2 <= stopped.epochs_done < 12 and stopped.status == "running"
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -2,13 +2,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
+from progress_lines import epoch_at_least, start_with_stderr, wait_for_line
 
 from engine import load_experiment, load_run
 from engine.errors import ConfigError, RunFileError, TrainingError
@@ -78,13 +78,14 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
         '[train]\nepochs = 10\nbatch_size = 64\nthreads = 1\nlr = 0.01\n'
     )
     out = tmp_path / "run.h5"
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "train", str(toml), "--out", str(out)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and _stored_epochs(out) < 2 and proc.poll() is None:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc, lines = start_with_stderr([sys.executable, "-m", "engine", "train", str(toml), "--out", str(out)], ROOT)
+    try:
+        wait_for_line(lines, epoch_at_least(2))
+        assert proc.poll() is None, "the training ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
     before = load_run(out)
     assert 2 <= before.final_epoch < 10 and before.status.startswith("interrupted")  # its process is gone
     result = subprocess.run([sys.executable, "-m", "engine", "train", str(toml), "--out", str(out), "--resume"],
@@ -96,14 +97,6 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     for key, value in _weights(reference).items():
         assert torch.equal(value, after.state_dict()[key]), key
     np.testing.assert_array_equal(load_run(reference).metrics["test_loss"], after.metrics["test_loss"])
-
-
-def _stored_epochs(path: Path) -> int:
-    try:
-        with h5py.File(path, "r") as f:
-            return len(f["checkpoints"]) - 1
-    except (OSError, KeyError):
-        return 0
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_last_good_checkpoint(tmp_path, quick_config):
