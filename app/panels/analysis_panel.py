@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -41,6 +43,7 @@ from engine.storage.surface_file import Surface
 CHOSEN_ELSEWHERE = ("surface",)  # the Surface… button picks it
 PANEL_DEFAULTS = {"subset": 500}  # a first look in well under a minute on a CPU
 CONVEXITY_MAP = "viridis"
+OPTIONS_PAGE, RESULTS_PAGE = 0, 1
 LEVEL_PEN = pg.mkPen("#ff2d95", width=2.5)
 
 
@@ -58,30 +61,20 @@ class AnalysisPanel(QWidget):
         self.shown_surface: Surface | None = None
         layout = QVBoxLayout(self)
         layout.addLayout(self._file_rows())
-        layout.addLayout(self._form(options_type))
         layout.addLayout(self._buttons())
         self.progress = QProgressBar()
         self.status = QLabel("Choose a run file, then Analyse.")
         self.status.setWordWrap(True)
         self.status.setObjectName("analysis_status")
-        self.results = QLabel()
-        self.results.setObjectName("analysis_results")
-        self.results.setTextFormat(Qt.TextFormat.RichText)
-        self.results.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for widget in (self.progress, self.status, self.results):
-            layout.addWidget(widget)
-        self.density_plot = self._plot("eigenvalue", "density (log)")
-        self.density_plot.setLogMode(y=True)
-        self.density_curve = self.density_plot.plot(pen=pg.mkPen("#1f5fa8", width=2))
-        layout.addWidget(self.density_plot, 1)
-        layout.addLayout(self._overlay_controls())
-        self.convexity_plot = self._plot("α", "β")
-        self.convexity_image = pg.ImageItem(axisOrder="row-major")
-        self.convexity_plot.addItem(self.convexity_image)
-        self.convexity_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(CONVEXITY_MAP),
-                                             interactive=False, colorMapMenu=False, label="|λmin/λmax|")
-        self.convexity_bar.setImageItem(self.convexity_image, insert_in=self.convexity_plot.getPlotItem())
-        layout.addWidget(self.convexity_plot, 1)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        # Options and results share the dock's height in two tabs: with some twenty options above
+        # them, the numbers and plots were scrolled out of sight when an analysis finished.
+        self.pages = QTabWidget()
+        self.pages.setObjectName("analysis_pages")
+        self.pages.addTab(self._scrolled(self._form(options_type)), "Options")
+        self.pages.addTab(self._results_page(), "Results")
+        layout.addWidget(self.pages, 1)
         self.level_item = pg.PlotDataItem(pen=LEVEL_PEN, connect="finite")
         self._set_running(False)
         if views is not None and hasattr(views, "surface_shown"):
@@ -99,6 +92,38 @@ class AnalysisPanel(QWidget):
         self.binding.load(options_type(**PANEL_DEFAULTS))
         self.editors = self.binding.widgets
         return form
+
+    @staticmethod
+    def _scrolled(inner: QFormLayout) -> QScrollArea:
+        page = QWidget()
+        page.setLayout(inner)
+        area = QScrollArea()
+        area.setWidgetResizable(True)
+        area.setFrameShape(QScrollArea.Shape.NoFrame)
+        area.setWidget(page)
+        return area
+
+    def _results_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.results = QLabel("No analysis yet.")
+        self.results.setObjectName("analysis_results")
+        self.results.setTextFormat(Qt.TextFormat.RichText)
+        self.results.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.results)
+        self.density_plot = self._plot("eigenvalue", "density (log)")
+        self.density_plot.setLogMode(y=True)
+        self.density_curve = self.density_plot.plot(pen=pg.mkPen("#1f5fa8", width=2))
+        layout.addWidget(self.density_plot, 1)
+        layout.addLayout(self._overlay_controls())
+        self.convexity_plot = self._plot("α", "β")
+        self.convexity_image = pg.ImageItem(axisOrder="row-major")
+        self.convexity_plot.addItem(self.convexity_image)
+        self.convexity_bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(CONVEXITY_MAP),
+                                             interactive=False, colorMapMenu=False, label="|λmin/λmax|")
+        self.convexity_bar.setImageItem(self.convexity_image, insert_in=self.convexity_plot.getPlotItem())
+        layout.addWidget(self.convexity_plot, 1)
+        return page
 
     def _file_rows(self) -> QFormLayout:
         rows = QFormLayout()
@@ -180,6 +205,7 @@ class AnalysisPanel(QWidget):
             options = self.options()
         except (ConfigError, ValueError) as exc:
             self.status.setText(f"<span style='color:#b00020'>{exc}</span>")
+            self.pages.setCurrentIndex(OPTIONS_PAGE)
             return None
         run_path, report = self.run_path, {}
         self.report = report
@@ -201,6 +227,7 @@ class AnalysisPanel(QWidget):
         job.state_changed.connect(lambda state: self._set_running(state.is_active))
         self.progress.setValue(0)
         self.status.setText("Analysing…")
+        self.pages.setCurrentIndex(RESULTS_PAGE)
         self.worker.submit(job)
         return job
 
