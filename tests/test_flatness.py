@@ -190,3 +190,26 @@ def test_cli_rejects_a_bad_subset(trained_run, capsys):
 
     assert main(["flatness", str(trained_run), "--subset", "-3"]) == 2
     assert "subset = -3" in capsys.readouterr().err
+
+
+def test_surface_metric_follows_the_surface_and_a_wrong_one_is_refused_before_any_work(trained_run, tmp_path,
+                                                                                         capsys):
+    import json
+
+    from engine.cli import main
+    from engine.landscape import SurfaceOptions, compute_surface
+
+    surface = compute_surface(trained_run, SurfaceOptions(x="-1:1:5", y="-1:1:5", split="train", subset=50),
+                              tmp_path / "train-only.h5")
+    out = tmp_path / "report.json"
+    refused = main(["flatness", str(trained_run), *QUICK, "--surface", str(surface), "--metric", "test_loss",
+                    "--json", str(out)])
+    captured = capsys.readouterr()
+    assert refused == 2 and not out.exists()
+    assert "train-only.h5" in captured.err and "test_loss" in captured.err and "train_loss" in captured.err
+    assert "eigenvalue" not in captured.err + captured.out  # nothing was computed before the refusal
+
+    assert main(["flatness", str(trained_run), *QUICK, "--density", "off", "--surface", str(surface),
+                 "--json", str(out)]) == 0, capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["sublevel"]["metric"] == "train_loss" and report["options"]["metric"] == "train_loss"

@@ -23,7 +23,7 @@ from engine.storage.surface_file import Surface
 
 Hvp = Callable[[Tensor], Tensor]
 __all__ = ["hutchinson_trace", "top_eigenvalues", "hessian_parameters", "model_hvp", "hessian_top_eigenvalues",
-           "hessian_trace", "surface_flatness"]
+           "hessian_trace", "surface_flatness", "surface_metric"]
 
 
 # ---- model wrappers -------------------------------------------------------------------------
@@ -84,6 +84,20 @@ def hessian_trace(model: nn.Module, inputs: Tensor, targets: Tensor, loss_name: 
 
 
 # ---- surface-based -------------------------------------------------------------------------
+def surface_metric(surface: Surface, chosen: str | None, split: str = "test") -> str:
+    """The surface metric the sub-level and rise measures read: ``chosen`` when given (refused,
+    naming the surface's metrics, when the surface lacks it); else the loss of ``split`` when the
+    surface has it, else its first loss metric, else its first metric."""
+    names = surface.metric_names
+    if chosen is not None:
+        if chosen not in surface.values:
+            raise ConfigError("metric", chosen, "one of " + ", ".join(names), str(surface.path))
+        return chosen
+    losses = [name for name in names if name.endswith("_loss")]
+    preferred = [f"{split}_loss", *losses, *names]
+    return next(name for name in preferred if name in surface.values)
+
+
 def surface_flatness(surface: Surface, metric: str = "test_loss", radius: float = 0.5) -> dict[str, float]:
     """How much ``metric`` rises around the surface centre, within ``|alpha|, |beta| <= radius``.
 

@@ -50,7 +50,8 @@ class FlatnessOptions(Settings):
                                     "at most this", min=0.0)
     surface: str | None = setting(None, "also report this surface file's sub-level sets and rise",
                                   metavar="SURFACE.h5", label="Surface file")
-    metric: str = setting("test_loss", "surface metric to use", applies=given("surface"))
+    metric: str | None = setting(None, "surface metric to use; default: the loss of --split when the surface "
+                                 "has it, else its first loss metric", applies=given("surface"))
     level: float | None = setting(None, "sub-level set {value <= L}; default: centre value + 0.1",
                                   metavar="L", applies=given("surface"))
     relative_level: bool = setting(False, "the level is relative to the surface's centre value",

@@ -28,7 +28,7 @@ from engine.analysis.curvature import (
     top_eigenpairs,
     trace,
 )
-from engine.analysis.flatness import surface_flatness
+from engine.analysis.flatness import surface_flatness, surface_metric
 from engine.analysis.options import FlatnessOptions
 from engine.analysis.sharpness import eps_sharpness, random_perturbations
 from engine.analysis.sublevel import sublevel_summary
@@ -64,6 +64,8 @@ def flatness_report(subject: Any, o: FlatnessOptions, report: dict[str, Any] | N
     """Compute every measure ``o`` asks for (or the steps named in ``only``, in their usual order)
     into ``report`` (a new dict by default) and return it."""
     report = {} if report is None else report
+    if o.surface and (only is None or "sublevel" in only):  # refuse a wrong surface before any work
+        o = o.replace(metric=surface_metric(load_surface(o.surface), o.metric, o.split))
     problem, source = checkpoint_problem(subject, o)
     record = {"split": o.split, "subset": len(problem.inputs), "seed": o.seed, "curvature": o.curvature,
               "ignore_biasbn": o.ignore_biasbn}

@@ -44,8 +44,9 @@ def measure_flatness(run_path: str | Path, options: FlatnessOptions, surface: st
 
 def surface_rise(surface_path: str | Path, options: FlatnessOptions) -> dict[str, float]:
     """Centre value and mean/max rise of ``options.metric`` within ``options.radius`` of a surface."""
-    from engine.analysis.flatness import surface_flatness
+    from engine.analysis.flatness import surface_flatness, surface_metric
     from engine.storage.surface_file import load_surface
 
-    return surface_flatness(load_surface(surface_path), options.metric, options.radius)
+    surface = load_surface(surface_path)
+    return surface_flatness(surface, surface_metric(surface, options.metric, options.split), options.radius)
 
