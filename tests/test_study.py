@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -336,7 +337,31 @@ def test_app_grid_shows_more_than_four_surfaces_with_linked_cameras(qtbot, tiny_
     assert grid.plotter.shape == grid_shape(6) == (2, 3)
     assert len(grid.scenes) == 6
     assert len({id(r.camera) for r in grid.plotter.renderers}) == 1  # one camera: linked views
+    qtbot.wait(50)  # the fit after the layout pass
+    first = grid.plotter.renderers[0]  # top left: its viewport does not start at the window's corner
+    width, height = first.GetSize()
+    corners = []
+    for x, y, z in itertools.product(*np.reshape(first.ComputeVisiblePropBounds(), (3, 2))):
+        first.SetWorldPoint(x, y, z, 1.0)
+        first.WorldToDisplay()
+        corners.append(np.subtract(first.GetDisplayPoint()[:2], first.GetOrigin()))
+    corners = np.array(corners)
+    assert corners.min() >= 0 and corners[:, 0].max() <= width
+    assert corners[:, 1].max() <= height * (1 - grid.top_room) + 1  # below the titles
+    assert corners[:, 1].max() - corners[:, 1].min() > 0.4 * height  # and not a speck
     grid.close_plotter()
+
+
+def test_app_table_keeps_the_study_order_and_titles_carry_curvature(study_window, tiny_study) -> None:
+    from app.panels.study_panel import panel_title
+
+    window, folder = study_window, tiny_study[1]
+    assert [window.proxy.index(r, 0).data() for r in range(2)] == list(VARIANTS)  # unsorted: the study's order
+    row = _rows(folder)[VARIANTS[0]]
+    title = panel_title({**row, **{k: float(v) for k, v in row.items()
+                                   if k in ("test_acc", "gen_error", "loss_rise", "rise_radius", "top_eigenvalue",
+                                            "trace", "sharpness")}}).text()
+    assert "max eig" in title and f"{row['rise_metric']} rise within" in title
 
 
 def test_app_runs_the_missing_steps_as_a_background_job(study_window, tiny_study, qtbot, tmp_path: Path) -> None:

@@ -72,6 +72,9 @@ class StudyWindow(QMainWindow):
         self.table = QTableView()
         self.table.setObjectName("study_table")
         self.table.setModel(self.proxy)
+        # Unsorted until a header is clicked: the study's own variant order (Qt would sort by the
+        # first column, descending).
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -206,10 +209,13 @@ class StudyWindow(QMainWindow):
 
 
 def panel_title(row: dict[str, Any]) -> PanelTitle:
-    rise = row.get("loss_rise")
-    radius = row.get("rise_radius")
+    """The variant's accuracies, loss rise and (where its analysis ran) curvature, from its summary row."""
+    rise, radius = row.get("loss_rise"), row.get("rise_radius")
+    metric = row.get("rise_metric") or "loss"
+    curvature = {"lambda_max": row.get("top_eigenvalue"), "trace": row.get("trace"), "sharpness": row.get("sharpness")}
     return PanelTitle(row["variant"], row.get("test_acc"), row.get("gen_error"),
-                      ("test_loss", radius, rise) if rise is not None and radius is not None else None)
+                      (metric, radius, rise) if rise is not None and radius is not None else None,
+                      curvature if all(isinstance(v, (int, float)) for v in curvature.values()) else None)
 
 
 def open_study_dialog(window: QMainWindow, runner: JobRunner) -> StudyWindow | None:

@@ -77,6 +77,8 @@ def _union_bounds(plotter: pv.Plotter) -> np.ndarray | None:
 
 
 def _projected_corners(renderer: pv.Renderer, bounds: np.ndarray) -> np.ndarray:
+    """The bounding box's corners in pixels of ``renderer``'s own viewport (display coordinates
+    count from the window's corner, which is not the viewport's in a grid of renderers)."""
     points = []
     for x in bounds[0:2]:
         for y in bounds[2:4]:
@@ -84,7 +86,7 @@ def _projected_corners(renderer: pv.Renderer, bounds: np.ndarray) -> np.ndarray:
                 renderer.SetWorldPoint(x, y, z, 1.0)
                 renderer.WorldToDisplay()
                 points.append(renderer.GetDisplayPoint()[:2])
-    return np.array(points)
+    return np.array(points) - np.array(renderer.GetOrigin(), dtype=float)
 
 
 def _check_size(size: tuple[int, int] | None, what: str) -> None:

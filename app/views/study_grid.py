@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 from pyvistaqt import QtInteractor
 
@@ -30,6 +30,11 @@ def grid_shape(count: int, columns: int = COLUMNS) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
+# Corner annotations grow with their viewport; capped, up to four title lines leave the surface room.
+TITLE_MAX_FONT = 15
+BAR_ROOM = 0.08  # the last panel's colour bar
+
+
 class StudyGrid(QWidget):
     """``set_surfaces([(surface, PanelTitle), ...])`` draws them all with :attr:`shared_limits`."""
 
@@ -40,6 +45,7 @@ class StudyGrid(QWidget):
         self.scenes: list[SurfaceScene] = []
         self.shared_limits = (0.0, 1.0)
         self.shared_heights = (0.0, 1.0)
+        self.top_room = 0.18
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
         self.canvas = QWidget()
@@ -69,12 +75,17 @@ class StudyGrid(QWidget):
             scene.refresh(self.settings, self.shared_limits, self.shared_heights)
             scene.build(self.settings, self.shared_limits, scalar_bar=k == last)
             self.plotter.subplot(*scene.index)
-            self.plotter.add_text(title.text(), position="upper_edge", font_size=9, color="#202020",
-                                  name=f"title-{k}", render=False)
+            text = self.plotter.add_text(title.text(), position="upper_edge", font_size=8, color="#202020",
+                                         name=f"title-{k}", render=False)
+            text.SetMaximumFontSize(TITLE_MAX_FONT)
         if len(items) > 1:
             self.plotter.link_views()
         self.canvas.updateGeometry()
-        apply_camera(self.plotter, "iso", top_room=0.18)
+        lines = max(title.text().count("\n") + 1 for _, title in items)
+        self.top_room = min(0.1 + 0.055 * lines, 0.4)
+        self.set_camera("iso")
+        # The new plotter gets its final size from the next layout pass: fit again after it.
+        QTimer.singleShot(0, self._refit)
 
     def _new_plotter(self, shape: tuple[int, int]) -> None:
         self.placeholder.hide()
@@ -89,9 +100,14 @@ class StudyGrid(QWidget):
         self.plotter.set_background("white", top="#dfe6ee", all_renderers=True)
         self._canvas_layout.addWidget(self.plotter)
 
+    def _refit(self) -> None:
+        if self.plotter is not None:
+            self.plotter.render()  # projections use the size of the last render
+            self.set_camera("iso")
+
     def set_camera(self, preset: str) -> None:
         if self.plotter is not None and self.scenes:
-            apply_camera(self.plotter, preset, top_room=0.18)
+            apply_camera(self.plotter, preset, bar_room=BAR_ROOM, top_room=self.top_room)
 
     def screenshot(self, path, size: tuple[int, int] | None = None):
         return save_screenshot(self.plotter, path, size)

@@ -204,7 +204,7 @@ def _colours(count: int) -> list:
     return [cmap(k % cmap.N) for k in range(count)]
 
 
-FLATNESS_BARS = (("test_acc", "test accuracy"), ("loss_rise", "test-loss rise around the minimum"),
+FLATNESS_BARS = (("test_acc", "test accuracy"), ("loss_rise", "loss rise around the minimum"),
                  ("top_eigenvalue", "top Hessian eigenvalue"), ("trace", "Hessian trace"),
                  ("sharpness", "ε-sharpness"), ("relative_flatness", "relative flatness"))
 

@@ -42,11 +42,13 @@ def measure_flatness(run_path: str | Path, options: FlatnessOptions, surface: st
     return json.loads(report_json(report))
 
 
-def surface_rise(surface_path: str | Path, options: FlatnessOptions) -> dict[str, float]:
-    """Centre value and mean/max rise of ``options.metric`` within ``options.radius`` of a surface."""
+def surface_rise(surface_path: str | Path, options: FlatnessOptions) -> dict[str, Any]:
+    """Centre value and mean/max rise of the surface metric (``options.metric`` or the one
+    :func:`surface_metric` picks, under ``metric``) within ``options.radius`` of a surface."""
     from engine.analysis.flatness import surface_flatness, surface_metric
     from engine.storage.surface_file import load_surface
 
     surface = load_surface(surface_path)
-    return surface_flatness(surface, surface_metric(surface, options.metric, options.split), options.radius)
+    metric = surface_metric(surface, options.metric, options.split)
+    return {**surface_flatness(surface, metric, options.radius), "metric": metric}
 

@@ -121,7 +121,8 @@ def _table(study: StudyConfig, folder: Path) -> str:
     return (f"<h2>Summary</h2><div class='scroll'><table id='summary'><tr>{head}</tr>{body}</table></div>{note}"
             "<p class='meta'>Accuracies of the final epoch (train accuracy on the possibly biased training "
             "set); gen_error = train − test accuracy; loss rise = mean rise of the surface metric within "
-            "|α|, |β| ≤ rise_radius around the trained model; top_eigenvalue, min_eigenvalue, trace (Hutchinson), "
+            "|α|, |β| ≤ rise_radius around the trained model (rise_metric names it); top_eigenvalue, "
+            "min_eigenvalue, trace (Hutchinson), "
             "sharpness (ε-sharpness) and relative flatness come from the analysis report of `losslab flatness` "
             "(flatness.json per variant); wall_seconds = time of all completed steps. The same numbers are in "
             "summary.csv.</p>" + "".join(bars))

@@ -21,7 +21,7 @@ from engine.study.spec import StudyConfig, Variant
 
 RESULT_COLUMNS = (
     "train_acc", "test_acc", "gen_error", "train_loss", "test_loss", "centre_test_loss", "loss_rise",
-    "max_rise", "rise_radius", "top_eigenvalue", "min_eigenvalue", "trace", "trace_stderr", "sharpness",
+    "max_rise", "rise_radius", "rise_metric", "top_eigenvalue", "min_eigenvalue", "trace", "trace_stderr", "sharpness",
     "average_sharpness", "relative_flatness", "epochs",
     "wall_seconds", "status",
 )
@@ -89,7 +89,8 @@ def _surface_numbers(study: StudyConfig, path: Path) -> dict[str, Any]:
         rise = surface_rise(path, options)
     except LossLabError:  # not computed (yet) at the centre, or the metric is not in the surface
         return out
-    return {**out, "loss_rise": rise["mean_rise"], "max_rise": rise["max_rise"], "rise_radius": rise["radius"]}
+    return {**out, "loss_rise": rise["mean_rise"], "max_rise": rise["max_rise"], "rise_radius": rise["radius"],
+            "rise_metric": rise["metric"]}
 
 
 def _flatness_numbers(path: Path) -> dict[str, Any]:
