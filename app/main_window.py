@@ -24,6 +24,7 @@ from app.panels.experiment_panel import ExperimentPanel
 from app.panels.study_panel import install_study_action
 from app.panels.surface_panel import SurfacePanel
 from app.panels.training_panel import TrainingPanel
+from app.qt_cleanup import release_plot_menus
 from app.resources import app_icon
 from app.settings import AppSettings
 from app.view_area import ViewArea
@@ -288,3 +289,4 @@ class MainWindow(QMainWindow):
         self.worker.shutdown()
         self.views.close()
         super().closeEvent(event)
+        release_plot_menus(self)

@@ -16,7 +16,6 @@ complete; the job then ends ``PAUSED`` (resumable: the panel submits a resuming 
 
 from __future__ import annotations
 
-import gc
 import itertools
 import os
 import queue
@@ -236,52 +235,12 @@ class _JobThread(threading.Thread):
         self.jobs: queue.Queue[Job | None] = queue.Queue()
 
     def run(self) -> None:
-        try:
-            if self._torch_threads:
-                import torch  # the job's numeric work lives here, never on the GUI thread
+        if self._torch_threads:
+            import torch  # the job's numeric work lives here, never on the GUI thread
 
-                torch.set_num_threads(self._torch_threads)  # process-wide: only the main runner sets it
-            while (job := self.jobs.get()) is not None:
-                self._runner._run_one(job)
-        finally:
-            gui_thread_garbage.thread_ended()
-
-
-class _GuiThreadGarbage:
-    """While job threads live, Python's cyclic garbage collector runs only in the GUI thread.
-
-    A collection triggered in a job thread can free Qt wrappers there (a closed window's menu in a
-    reference cycle): their destructors wait for the GIL while the GUI thread, holding it, waits
-    for their mutex, and the app freezes (seen while the demo ran from the welcome text).
-    pyqtgraph's GarbageCollector turns automatic collection off and collects on a GUI-thread
-    timer; automatic collection comes back when the last job thread has ended.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._threads = 0
-        self._collector: Any = None
-
-    def thread_starting(self) -> None:
-        """Call on the GUI thread before a job thread starts."""
-        with self._lock:
-            if self._collector is None:
-                from pyqtgraph.util.garbage_collector import GarbageCollector
-
-                self._collector = GarbageCollector(interval=GC_INTERVAL_SECONDS)
-            self._threads += 1
-            gc.disable()
-
-    def thread_ended(self) -> None:
-        """Call on the job thread as it ends."""
-        with self._lock:
-            self._threads -= 1
-            if self._threads == 0:
-                gc.enable()
-
-
-GC_INTERVAL_SECONDS = 0.5
-gui_thread_garbage = _GuiThreadGarbage()
+            torch.set_num_threads(self._torch_threads)  # process-wide: only the main runner sets it
+        while (job := self.jobs.get()) is not None:
+            self._runner._run_one(job)
 
 
 class JobRunner(QObject):
@@ -298,7 +257,6 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None, torch_threads: int | None = None) -> None:
         super().__init__(parent)
-        gui_thread_garbage.thread_starting()
         self._thread = _JobThread(self, worker_threads() if torch_threads is None else torch_threads)
         self._pending: list[Job] = []  # submitted, not ended: the running one first
         self.current: Job | None = None

@@ -260,3 +260,27 @@ def test_errors_are_in_words_next_to_the_field(qtbot, window, tmp_path, shots) -
     message = w.last_error.text()
     assert str(damaged) in message and "it is not an HDF5 file" in message
     assert "signature" not in message and "synchronously" not in message  # HDF5's words stay out
+
+
+def _parentless_menus() -> int:
+    from PySide6.QtWidgets import QMenu
+
+    return sum(1 for w in QApplication.allWidgets() if isinstance(w, QMenu) and w.parent() is None)
+
+
+def test_a_closed_window_leaves_no_plot_menus_for_a_job_thread_to_free(qtbot, tmp_path) -> None:
+    """pyqtgraph's parentless plot menus, freed by a garbage collection on a job thread, froze
+    the app (GIL against a Qt mutex); closing the window deletes them on the GUI thread."""
+    from PySide6.QtCore import QEvent
+
+    before = _parentless_menus()
+    settings = AppSettings(tmp_path / "settings.ini")
+    settings.set_runs_folder(tmp_path / "runs")
+    w = MainWindow(settings=settings, restore_layout=False)
+    w.show()
+    qtbot.waitExposed(w)
+    assert _parentless_menus() > before + 10  # every plot's ViewBox and control menu
+    w.close()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert _parentless_menus() <= before
+    w.deleteLater()

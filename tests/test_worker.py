@@ -67,34 +67,6 @@ def test_jobs_run_in_order_off_the_gui_thread(qtbot, worker) -> None:
     assert not worker.busy
 
 
-def test_garbage_in_reference_cycles_is_freed_in_the_gui_thread(qtbot, worker) -> None:
-    """A collection in a job thread could free Qt wrappers there and freeze the app (their
-    destructors wait for the GIL, the GUI thread holding it waits for their mutex)."""
-    import gc
-
-    freed_in: list[str] = []
-
-    class Marker:
-        def __init__(self) -> None:
-            self.cycle = self
-
-        def __del__(self) -> None:
-            freed_in.append(threading.current_thread().name)
-
-    Marker()
-
-    def churn(on_event, cancel) -> None:
-        for _ in range(200_000):  # young cyclic garbage: many automatic collections, were they on
-            loop: list = []
-            loop.append(loop)
-
-    with qtbot.waitSignal(worker.idle, timeout=60000):
-        worker.submit(Job("test", "churn", churn))
-    qtbot.waitUntil(lambda: bool(freed_in), timeout=10000)
-    assert not gc.isenabled()
-    assert freed_in == [threading.main_thread().name]
-
-
 def test_failures_reach_the_gui_with_field_and_file(qtbot, worker) -> None:
     def bad_config(on_event, cancel):
         raise ConfigError("bias.fraction", 1.5, "a number in [0.0, 1.0]", "exp.toml")

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.panels.study_table import StudySortProxy, StudyTableModel
+from app.qt_cleanup import release_plot_menus
 from app.views.comparison import PanelTitle
 from app.views.study_grid import StudyGrid
 from app.worker import Job, JobError, JobRunner
@@ -206,6 +207,7 @@ class StudyWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.grid.close_plotter()
         super().closeEvent(event)
+        release_plot_menus(self)
 
 
 def panel_title(row: dict[str, Any]) -> PanelTitle:
