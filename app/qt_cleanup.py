@@ -16,14 +16,11 @@ from PySide6.QtWidgets import QMenu, QWidget
 MENU_ATTRIBUTES = ("menu", "ctrlMenu")
 
 
-def release_plot_menus(root: QWidget) -> int:
-    """Schedule the deletion of every parentless menu of the plots under ``root``; returns how many."""
-    released = 0
+def release_plot_menus(root: QWidget) -> None:
+    """Schedule the deletion of every parentless menu of the plots under ``root``."""
     for view in root.findChildren(pg.GraphicsView):
         for item in view.items():
             for name in MENU_ATTRIBUTES:
                 menu = getattr(item, name, None)
                 if isinstance(menu, QMenu) and menu.parent() is None:
                     menu.deleteLater()
-                    released += 1
-    return released

@@ -60,11 +60,13 @@ def stored_curvature(surface: Surface) -> dict[str, float] | None:
 
 def loss_rise(surface: Surface, radius: float = 0.5) -> tuple[str, float, float] | None:
     """How much the loss rises around the minimum (the bias-landscape study's sharpness question), for titles."""
-    from engine.analysis.flatness import surface_flatness
+    from engine.analysis.flatness import surface_flatness, surface_metric
 
-    metric = next((m for m in ("test_loss", "train_loss") if m in surface.values), None)
+    metric = surface_metric(surface, None, "test")  # the rule losslab flatness and studies use
+    if not metric.endswith("_loss"):
+        return None
     try:
-        rise = surface_flatness(surface, metric, radius)["mean_rise"] if metric else float("nan")
+        rise = surface_flatness(surface, metric, radius)["mean_rise"]
     except LossLabError:
         return None
     return (metric, radius, rise) if np.isfinite(rise) else None
